@@ -1,0 +1,18 @@
+export { SessionModule } from './session.module.js';
+export type { SessionModuleExtras } from './session.module-definition.js';
+export type { SessionCookieOptions, SessionModuleOptions } from './session-options.interface.js';
+export { SessionOptionsError } from './session-options.js';
+export { SessionInterceptor } from './session.interceptor.js';
+export { Session } from './session.decorator.js';
+export type { SessionData, SessionKey } from './session.interface.js';
+export { SessionService } from './session.service.js';
+export {
+  MissingSessionError,
+  SessionStoreUnavailableException,
+  SessionValueError,
+  SessionsDisabledError,
+} from './session.exceptions.js';
+export { SessionStore } from './stores/session.store.js';
+export type { SessionWrite, StoredSession } from './stores/session.store.js';
+export { MemoryStore } from './stores/memory.store.js';
+export type { MemoryStoreOptions } from './stores/memory.store.js';

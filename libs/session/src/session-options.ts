@@ -1,0 +1,115 @@
+import type { SessionModuleOptions } from './session-options.interface.js';
+
+/** Options after defaults and validation; durations in ms. Internal. */
+export interface ResolvedSessionOptions {
+  enabled: boolean;
+  idleTimeoutMs: number;
+  absoluteTimeoutMs: number;
+  cookie: {
+    name: string;
+    path: string;
+    domain: string | undefined;
+    httpOnly: boolean;
+    sameSite: 'lax' | 'strict' | 'none';
+    secure: boolean | 'auto';
+    persistent: boolean;
+  };
+}
+
+export const DEFAULT_COOKIE_NAME = 'session_id';
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 86_400;
+export const DEFAULT_ABSOLUTE_TIMEOUT_SECONDS = 604_800;
+
+/** RFC 6265 cookie-name token: visible ASCII except separators. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Path attribute value: any CHAR except CTLs and ';', starting with '/'. */
+const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/;
+/** Domain attribute value: a host name, optionally with a leading dot. */
+const COOKIE_DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+/** Thrown at start-up for a bad option: one sentence that names the option and the fix. */
+export class SessionOptionsError extends Error {
+  override readonly name = 'SessionOptionsError';
+}
+
+function fail(message: string): never {
+  throw new SessionOptionsError(message);
+}
+
+function seconds(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    fail(`session ${name} must be a positive number of seconds, got ${String(value)}`);
+  }
+  return Math.round(value * 1000);
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) {
+    fail(`session ${name} must be one of ${allowed.map((v) => `'${v}'`).join(', ')}, got ${String(value)}`);
+  }
+  return value as T;
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(`session ${name} must be true or false, got ${String(value)}`);
+  return value;
+}
+
+/** Applies defaults and refuses bad options with one clear sentence each. */
+export function resolveSessionOptions(options: SessionModuleOptions = {}): ResolvedSessionOptions {
+  const idleTimeoutMs = seconds('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT_SECONDS);
+  const absoluteTimeoutMs = seconds(
+    'absoluteTimeout',
+    options.absoluteTimeout,
+    DEFAULT_ABSOLUTE_TIMEOUT_SECONDS,
+  );
+  if (absoluteTimeoutMs < idleTimeoutMs) {
+    fail('session absoluteTimeout must be at least idleTimeout');
+  }
+
+  const cookie = options.cookie ?? {};
+  const name = cookie.name ?? DEFAULT_COOKIE_NAME;
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
+    fail(`session cookie name ${JSON.stringify(name)} is not a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~ only)`);
+  }
+  const path = cookie.path ?? '/';
+  if (typeof path !== 'string' || !COOKIE_PATH.test(path)) {
+    fail(`session cookie path ${JSON.stringify(path)} must start with "/" and contain no spaces, ";" or control characters`);
+  }
+  const domain = cookie.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || !COOKIE_DOMAIN.test(domain))) {
+    fail(`session cookie domain ${JSON.stringify(domain)} is not a valid host name`);
+  }
+  const secure = cookie.secure === undefined ? 'auto' : cookie.secure;
+  if (secure !== 'auto' && typeof secure !== 'boolean') {
+    fail(`session cookie secure must be true, false or 'auto', got ${String(secure)}`);
+  }
+  const sameSite = oneOf('cookie sameSite', cookie.sameSite, ['lax', 'strict', 'none'] as const, 'lax');
+  if (sameSite === 'none' && secure !== true) {
+    fail("session cookie sameSite 'none' requires secure: true (browsers drop SameSite=None cookies without Secure)");
+  }
+  if (name.startsWith('__Secure-') && secure !== true) {
+    fail('session cookie names starting with __Secure- require secure: true');
+  }
+  if (name.startsWith('__Host-') && (secure !== true || path !== '/' || domain !== undefined)) {
+    fail("session cookie names starting with __Host- require secure: true, path '/' and no domain");
+  }
+
+  return {
+    enabled: flag('enabled', options.enabled, true),
+    idleTimeoutMs,
+    absoluteTimeoutMs,
+    cookie: {
+      name,
+      path,
+      domain,
+      httpOnly: flag('cookie httpOnly', cookie.httpOnly, true),
+      sameSite,
+      secure,
+      persistent: flag('cookie persistent', cookie.persistent, false),
+    },
+  };
+}

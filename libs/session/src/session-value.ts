@@ -1,0 +1,93 @@
+import { SessionValueError } from './session.exceptions.js';
+
+const JSON_KINDS = 'objects, arrays, strings, finite numbers, booleans and null';
+
+function refuse(path: string, what: string, hint = ''): never {
+  throw new SessionValueError(
+    `session value ${path} is ${what}; only JSON values (${JSON_KINDS}) can be stored${hint}`,
+  );
+}
+
+function describe(value: object): string {
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a custom prototype';
+}
+
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Sets a property without invoking the `__proto__` setter: a key is only ever data. */
+function defineValue(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
+}
+
+function cloneAt(value: unknown, path: string, ancestors: Set<object>): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) refuse(path, String(value));
+      return value;
+    case 'undefined':
+      refuse(path, 'undefined', ' (use session.delete(key) to remove a key)');
+    case 'bigint':
+      refuse(path, 'a BigInt', ' (store it as a string)');
+    case 'function':
+      refuse(path, 'a function');
+    case 'symbol':
+      refuse(path, 'a symbol');
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (ancestors.has(object)) refuse(path, 'a cyclic reference');
+  ancestors.add(object);
+  try {
+    if (Array.isArray(object)) {
+      const copy: unknown[] = new Array(object.length);
+      for (let i = 0; i < object.length; i++) copy[i] = cloneAt(object[i], `${path}[${i}]`, ancestors);
+      return copy;
+    }
+    if (!isPlainObject(object)) {
+      const hint = object instanceof Date ? ' (store date.toISOString() instead)' : '';
+      refuse(path, describe(object), hint);
+    }
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(object)) {
+      const field = (object as Record<string, unknown>)[key];
+      // JSON drops undefined properties; reading them back gives undefined either way.
+      if (field === undefined) continue;
+      defineValue(copy, key, cloneAt(field, `${path}.${key}`, ancestors));
+    }
+    return copy;
+  } finally {
+    ancestors.delete(object);
+  }
+}
+
+/**
+ * A detached deep copy of `value` that survives a JSON round trip unchanged. Anything that
+ * would not (functions, BigInt, symbols, NaN, Infinity, cycles, Dates, class instances, Maps)
+ * is refused with a `SessionValueError` naming where it sits.
+ */
+export function cloneSessionValue(key: string, value: unknown): unknown {
+  return cloneAt(value, JSON.stringify(key), new Set());
+}
+
+/** Session keys are non-empty strings. */
+export function assertSessionKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new SessionValueError(`session keys must be non-empty strings, got ${typeof key === 'string' ? '""' : typeof key}`);
+  }
+}
+
+/** Parses stored JSON; keys named `__proto__` stay plain data (JSON.parse defines, never sets). */
+export function parseStoredValue(json: string): unknown {
+  return JSON.parse(json);
+}

@@ -1,0 +1,35 @@
+import { ServiceUnavailableException } from '@nestjs/common';
+
+/**
+ * The session store could not answer (down, unreachable, timed out). The request fails with
+ * 503, nothing is half-written and the client's cookie is left as it was.
+ */
+export class SessionStoreUnavailableException extends ServiceUnavailableException {
+  constructor(options?: { cause?: unknown }) {
+    super('Session store unavailable; please retry shortly.', { cause: options?.cause });
+  }
+}
+
+/** A value passed to `session.set` cannot be stored as JSON without loss. Nothing was written. */
+export class SessionValueError extends TypeError {
+  override readonly name = 'SessionValueError';
+}
+
+/** A session call was made while `SessionModule` runs with `enabled: false`. */
+export class SessionsDisabledError extends Error {
+  override readonly name = 'SessionsDisabledError';
+  constructor() {
+    super('Sessions are disabled (SessionModule enabled: false); enable them to use the session.');
+  }
+}
+
+/** A session was asked for on a request that `SessionModule` never saw. */
+export class MissingSessionError extends Error {
+  override readonly name = 'MissingSessionError';
+  constructor() {
+    super(
+      'No session on this request: import SessionModule.forRoot() in the application module ' +
+        'and use the session from a Nest route handler, guard or interceptor.',
+    );
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The shape of your session data. Empty here; describe your keys by declaration merging:
+ *
+ * ```ts
+ * declare module '@novanest/session' {
+ *   interface SessionData { username: string; counter: number }
+ * }
+ * ```
+ * Keys declared here are typed in `get`/`set`; other string keys stay `unknown`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionData {}
+
+/** A key declared in `SessionData`. */
+export type SessionKey = keyof SessionData & string;
+
+/**
+ * One request's view of its session (`@Session() session: Session`). Nothing touches the
+ * store until the first awaited call; changes are staged per key and written once, before the
+ * response leaves. Values are JSON and are copied in: changing an object after `set` (or one
+ * returned by `get`) changes nothing until it is `set` again.
+ */
+export interface Session {
+  /**
+   * The current session id. A visitor without a session gets a fresh id at once; an id the
+   * store does not hold is replaced by a fresh one at the first write, and `regenerate` and
+   * `destroy` replace it too.
+   */
+  readonly id: string;
+  /**
+   * `true` while the session has no record in the store. For a visitor who sent a cookie it is
+   * settled by the first awaited call (`await session.load()` settles it without other effects).
+   */
+  readonly isNew: boolean;
+
+  /** Loads the session now. Other calls load it on demand; this only settles `isNew`. */
+  load(): Promise<void>;
+  /** The value of `key`, or `undefined`. */
+  get<K extends SessionKey>(key: K): Promise<SessionData[K] | undefined>;
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /**
+   * Stages `value` under `key`. Refuses, with `SessionValueError` and nothing staged, a value
+   * that JSON cannot carry unchanged (functions, BigInt, cycles, Dates, class instances).
+   */
+  set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
+  set(key: string, value: unknown): Promise<void>;
+  /** Stages the removal of one key (Nova `delete/2`). */
+  delete(key: SessionKey | string): Promise<void>;
+  /** All values as a fresh plain object. */
+  all(): Promise<Partial<SessionData> & Record<string, unknown>>;
+  /** Removes every key; the session itself and its id stay (Phoenix `clear_session`). */
+  clear(): Promise<void>;
+  /**
+   * Ends the session (Nova `delete/1`): the record is removed and the cookie expired. A later
+   * `set` in the same request starts a new session under a new id.
+   */
+  destroy(): Promise<void>;
+  /**
+   * Moves the session to a new id (Phoenix `renew`), keeping its data; the old id stops working.
+   * Call it at login, so that an id known before login is worthless after. It also starts a new
+   * absolute-timeout period.
+   */
+  regenerate(): Promise<void>;
+  /** Writes nothing for this request and sends no cookie (Phoenix `ignore`). */
+  ignoreChanges(): void;
+  /** Writes the staged changes now instead of at the end of the request. */
+  save(): Promise<void>;
+}

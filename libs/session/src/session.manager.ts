@@ -1,0 +1,101 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { parseCookie } from 'cookie';
+import { isWellFormedSessionId } from './cookie/session-id.js';
+import {
+  type HttpRequestLike,
+  type HttpResponseLike,
+  isSecureRequest,
+  rawResponse,
+} from './http/http-adapter.js';
+import { gateResponse } from './http/response-gate.js';
+import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from './session.constants.js';
+import { MissingSessionError, SessionsDisabledError } from './session.exceptions.js';
+import { SessionHandle } from './session.handle.js';
+import type { Session } from './session.interface.js';
+import type { ResolvedSessionOptions } from './session-options.js';
+import { SessionStore } from './stores/session.store.js';
+
+type RequestWithSession = HttpRequestLike & { [SESSION_HANDLE]?: Session };
+
+function disabled(): never {
+  throw new SessionsDisabledError();
+}
+
+/** Stands in for the session when the module runs with `enabled: false`: every call throws. */
+const DISABLED_SESSION: Session = {
+  get id(): string {
+    return disabled();
+  },
+  get isNew(): boolean {
+    return disabled();
+  },
+  load: async () => disabled(),
+  get: async () => disabled(),
+  set: async () => disabled(),
+  delete: async () => disabled(),
+  all: async () => disabled(),
+  clear: async () => disabled(),
+  destroy: async () => disabled(),
+  regenerate: async () => disabled(),
+  ignoreChanges: () => disabled(),
+  save: async () => disabled(),
+};
+
+/**
+ * Creates and finds the one session handle of each request. The interceptor, the guard, the
+ * `@Session()` decorator and `SessionService` all go through here. Internal.
+ */
+@Injectable()
+export class SessionManager {
+  readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
+
+  constructor(
+    @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
+    readonly store: SessionStore,
+  ) {}
+
+  /** The request's session, created (without store I/O) on the first call. */
+  attach(request: HttpRequestLike, response: HttpResponseLike): Session {
+    const carrier = request as RequestWithSession;
+    const existing = carrier[SESSION_HANDLE];
+    if (existing !== undefined) return existing;
+    if (!this.options.enabled) {
+      carrier[SESSION_HANDLE] = DISABLED_SESSION;
+      return DISABLED_SESSION;
+    }
+    const handle = new SessionHandle(this, this.readIncomingId(request), () => isSecureRequest(request));
+    carrier[SESSION_HANDLE] = handle;
+    gateResponse(rawResponse(response), handle);
+    return handle;
+  }
+
+  /** The request's session; throws `MissingSessionError` when the module never saw the request. */
+  sessionOf(request: object): Session {
+    const handle = (request as RequestWithSession)[SESSION_HANDLE];
+    if (handle === undefined) {
+      if (!this.options.enabled) throw new SessionsDisabledError();
+      throw new MissingSessionError();
+    }
+    return handle;
+  }
+
+  /** The id from the request cookie when it is well formed; anything else counts as no cookie. */
+  private readIncomingId(request: HttpRequestLike): string | undefined {
+    const header = request.headers.cookie;
+    const name = this.options.cookie.name;
+    if (header === undefined || !header.includes(name)) return undefined;
+    const value = parseCookie(header)[name];
+    if (value === undefined) return undefined;
+    if (!isWellFormedSessionId(value)) {
+      // A client fault, not an error: the request goes on with a fresh session.
+      this.logger.debug('Ignoring a malformed session cookie');
+      return undefined;
+    }
+    return value;
+  }
+}
+
+/** Used by the module's own parts to tell a live handle from the disabled stand-in. */
+export function isLiveSession(session: Session): session is SessionHandle {
+  return session instanceof SessionHandle;
+}

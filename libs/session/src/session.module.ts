@@ -1,0 +1,78 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { SESSION_OPTIONS } from './session.constants.js';
+import { SessionInterceptor } from './session.interceptor.js';
+import { SessionManager } from './session.manager.js';
+import {
+  ConfigurableSessionModule,
+  SESSION_ASYNC_OPTIONS_TYPE,
+  SESSION_MODULE_OPTIONS,
+  SESSION_OPTIONS_TYPE,
+  type SessionModuleExtras,
+} from './session.module-definition.js';
+import type { SessionModuleOptions } from './session-options.interface.js';
+import { resolveSessionOptions } from './session-options.js';
+import { SessionService } from './session.service.js';
+import { MemoryStore } from './stores/memory.store.js';
+import { SessionStore } from './stores/session.store.js';
+
+function isStore(value: unknown): value is SessionStore {
+  if (value instanceof SessionStore) return true;
+  const candidate = value as Partial<Record<keyof SessionStore, unknown>> | undefined;
+  return (
+    typeof candidate?.get === 'function' &&
+    typeof candidate.write === 'function' &&
+    typeof candidate.touch === 'function' &&
+    typeof candidate.destroy === 'function'
+  );
+}
+
+/**
+ * Server-side sessions. `SessionModule.forRoot(store, options)` in the application module
+ * registers the cookie-issuing `SessionInterceptor` globally and provides `SessionService`
+ * and the store (injectable as `SessionStore`). With no store, sessions live in a `MemoryStore`.
+ */
+@Module({
+  providers: [
+    {
+      provide: SESSION_OPTIONS,
+      useFactory: (options: SessionModuleOptions) => resolveSessionOptions(options),
+      inject: [SESSION_MODULE_OPTIONS],
+    },
+    {
+      provide: SessionStore,
+      useFactory: (options: SessionModuleOptions): SessionStore => {
+        if (options.store === undefined) return new MemoryStore();
+        if (!isStore(options.store)) {
+          throw new Error('SessionModule store must be a SessionStore (get, write, touch and destroy methods)');
+        }
+        return options.store;
+      },
+      inject: [SESSION_MODULE_OPTIONS],
+    },
+    SessionManager,
+    SessionService,
+    SessionInterceptor,
+    { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
+  ],
+  exports: [SessionService, SessionStore, SessionManager],
+})
+export class SessionModule extends ConfigurableSessionModule {
+  /**
+   * `forRoot(store?, options?)`: the store first, as in `SessionModule.forRoot(new MemoryStore())`.
+   * `forRoot(options)` with `options.store` works too.
+   */
+  static override forRoot(
+    storeOrOptions?: SessionStore | typeof SESSION_OPTIONS_TYPE,
+    options: SessionModuleOptions & SessionModuleExtras = {},
+  ): DynamicModule {
+    if (storeOrOptions === undefined) return super.forRoot(options);
+    if (isStore(storeOrOptions)) return super.forRoot({ ...options, store: storeOrOptions });
+    return super.forRoot(storeOrOptions);
+  }
+
+  /** Options from a factory with injected dependencies, e.g. a `ConfigService` or a Redis client. */
+  static override forRootAsync(options: typeof SESSION_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return super.forRootAsync(options);
+  }
+}

@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
+import type { Session, SessionData } from './session.interface.js';
+import { SessionManager } from './session.manager.js';
+
+/**
+ * Sessions for code that holds the request rather than a `@Session()` parameter: Nova's
+ * functional API (`get(req, key)`, `set(req, key, value)`, `delete(req)`, `delete(req, key)`),
+ * plus id generation and revocation by id.
+ */
+@Injectable()
+export class SessionService {
+  constructor(protected readonly sessions: SessionManager) {}
+
+  /** A new session id: 32 random bytes, base64url (43 characters). */
+  generateSessionId(): string {
+    return generateSessionId();
+  }
+
+  /** The request's session handle (the same one `@Session()` injects). */
+  getSession(request: object): Session {
+    return this.sessions.sessionOf(request);
+  }
+
+  /** The value of `key` in the request's session. */
+  get<K extends keyof SessionData & string>(request: object, key: K): Promise<SessionData[K] | undefined>;
+  get<T = unknown>(request: object, key: string): Promise<T | undefined>;
+  get(request: object, key: string): Promise<unknown> {
+    return this.getSession(request).get(key);
+  }
+
+  /** Stages `value` under `key` in the request's session. */
+  set<K extends keyof SessionData & string>(request: object, key: K, value: SessionData[K]): Promise<void>;
+  set(request: object, key: string, value: unknown): Promise<void>;
+  set(request: object, key: string, value: unknown): Promise<void> {
+    return this.getSession(request).set(key, value);
+  }
+
+  /** With a key, removes that key (Nova `delete/2`); without, destroys the session (Nova `delete/1`). */
+  delete(request: object, key?: string): Promise<void> {
+    const session = this.getSession(request);
+    return key === undefined ? session.destroy() : session.delete(key);
+  }
+
+  /**
+   * Ends the session with this id wherever it is used (an admin action, a password change).
+   * A malformed id is ignored: it cannot name a session.
+   */
+  async revoke(sessionId: string): Promise<void> {
+    if (!isWellFormedSessionId(sessionId)) return;
+    await this.sessions.store.destroy(sessionStoreKey(sessionId));
+  }
+}

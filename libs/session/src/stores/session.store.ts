@@ -1,0 +1,53 @@
+/** A session as a store holds it. */
+export interface StoredSession {
+  /** The session's values by key, already copied out of the store. */
+  data: Map<string, unknown>;
+  /** Creation time in ms since the epoch; the absolute timeout counts from here. */
+  createdAt: number;
+  /** Time in ms since the epoch at which the store expires the session unless it is touched. */
+  expiresAt: number;
+}
+
+/** The staged changes of one request, applied by a store in one step. */
+export interface SessionWrite {
+  /**
+   * `'create'`: a new record under a freshly minted key, holding exactly `set`.
+   * `'update'`: changes to an existing record; a store must not recreate a record that is gone.
+   */
+  mode: 'create' | 'update';
+  /** Keys to set, with JSON-safe values (already validated and copied). */
+  set: ReadonlyMap<string, unknown>;
+  /** Keys to remove (update only). */
+  delete: readonly string[];
+  /** Remove every key before applying `set` (update only). */
+  clear: boolean;
+  /** Creation time in ms since the epoch (create only; updates keep the stored one). */
+  createdAt: number;
+  /** Time to live in ms from now, as computed from the idle and absolute timeouts. */
+  ttl: number;
+}
+
+/**
+ * Where sessions live. Implementations are keyed by an opaque `key` (a SHA-256 digest of the
+ * session id: a store never sees a live id), apply each request's changes per key so that
+ * concurrent requests that change different keys keep each other's writes, and never bring a
+ * destroyed session back.
+ *
+ * The class doubles as the injection token: inject `SessionStore` to reach the configured store.
+ */
+export abstract class SessionStore {
+  /** Reads a live session, or `undefined` when there is none or it has expired. */
+  abstract get(key: string): Promise<StoredSession | undefined>;
+
+  /**
+   * Applies one request's changes. Resolves `false` when an `'update'` finds no live session
+   * (it was destroyed or expired meanwhile); nothing is written then.
+   */
+  abstract write(key: string, change: SessionWrite): Promise<boolean>;
+
+  /** Extends a live session's expiry to `ttl` ms from now. Resolves `false` when it is gone. */
+  abstract touch(key: string, ttl: number): Promise<boolean>;
+
+  /** Removes a session. Removing a session that does not exist is not an error. */
+  abstract destroy(key: string): Promise<void>;
+}
