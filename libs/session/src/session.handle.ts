@@ -251,8 +251,10 @@ export class SessionHandle implements Session {
 
   private async flush(): Promise<void> {
     if (this.ignoring) return;
-    await this.ensureLoaded();
+    // A load still in flight settles first; a session nobody used is not loaded just to commit.
+    if (this.loading !== undefined) await this.loading;
     await this.destroyDoomed();
+    if (!this.loaded) return;
     const now = Date.now();
     if (this.staged.size === 0 && !this.clearStaged) {
       await this.touchIfDue(now);
