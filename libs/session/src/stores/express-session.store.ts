@@ -1,0 +1,179 @@
+import type { OnApplicationShutdown } from '@nestjs/common';
+import { parseStoredValue } from '../session-value.js';
+import { KeyLock } from './key-lock.js';
+import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+
+type Callback<T = void> = (error?: unknown, result?: T) => void;
+
+/**
+ * What `fromExpressSessionStore` needs from a connect-style store (express-session's `Store`:
+ * connect-redis, connect-pg-simple, connect-mongo, express-session's `MemoryStore`, ...).
+ */
+export interface ExpressSessionStoreLike {
+  get(sid: string, callback: (error: unknown, session?: object | null) => void): void;
+  set(sid: string, session: object, callback?: (error?: unknown) => void): void;
+  destroy(sid: string, callback?: (error?: unknown) => void): void;
+  touch?(sid: string, session: object, callback?: (error?: unknown) => void): void;
+  /** Called at application shutdown when present (some stores keep timers or connections). */
+  close?(): unknown;
+}
+
+/** Options of `fromExpressSessionStore`. */
+export interface ExpressSessionStoreAdapterOptions {
+  /** Call the wrapped store's `close()` (if any) at application shutdown. Default: `false`. */
+  closeOnShutdown?: boolean;
+}
+
+/**
+ * The record written to the wrapped store. `cookie.expires` is what connect-style stores read
+ * to set their own TTL, so expiry also happens inside the wrapped store.
+ */
+interface WrappedRecord {
+  cookie: { originalMaxAge: number; expires: Date | string; path: string; httpOnly: boolean };
+  createdAt: number;
+  data: Record<string, unknown>;
+}
+
+function expiryOf(record: WrappedRecord): number {
+  return new Date(record.cookie.expires).getTime();
+}
+
+function isWrappedRecord(value: unknown): value is WrappedRecord {
+  if (value === null || typeof value !== 'object') return false;
+  const record = value as Partial<WrappedRecord>;
+  return (
+    typeof record.createdAt === 'number' &&
+    record.data !== null &&
+    typeof record.data === 'object' &&
+    record.cookie !== null &&
+    typeof record.cookie === 'object' &&
+    Number.isFinite(expiryOf(record as WrappedRecord))
+  );
+}
+
+/** Detached copies: some stores keep the objects they are given. */
+function copyJson<T>(value: T): T {
+  return parseStoredValue(JSON.stringify(value)) as T;
+}
+
+function record(createdAt: number, data: ReadonlyMap<string, unknown>, now: number, ttl: number): WrappedRecord {
+  return {
+    cookie: { originalMaxAge: ttl, expires: new Date(now + ttl), path: '/', httpOnly: true },
+    createdAt,
+    // Object.fromEntries defines properties: a key named __proto__ stays data.
+    data: copyJson(Object.fromEntries(data)),
+  };
+}
+
+/**
+ * Adapts a connect-style store (callbacks, whole-session objects) to `SessionStore`.
+ *
+ * Such stores read and write the whole session at once, so per-key merging is done here by
+ * read-modify-write. Within this process changes to one session are serialised, which keeps
+ * concurrent writes to different keys and makes a destroy win. Across processes nothing can
+ * make a whole-object store atomic: two nodes committing to one session at the same time can
+ * lose one of the two writes, and a node that read a session just before another node
+ * destroyed it can write it back. Use `RedisStore` or `PostgresStore` where that matters.
+ */
+export class ExpressSessionStoreAdapter extends SessionStore implements OnApplicationShutdown {
+  private readonly lock = new KeyLock();
+
+  constructor(
+    protected readonly wrapped: ExpressSessionStoreLike,
+    private readonly options: ExpressSessionStoreAdapterOptions = {},
+  ) {
+    super();
+    for (const name of ['get', 'set', 'destroy'] as const) {
+      if (typeof wrapped?.[name] !== 'function') {
+        throw new Error(`fromExpressSessionStore needs a connect-style store with ${name}(sid, ..., callback)`);
+      }
+    }
+  }
+
+  async get(key: string): Promise<StoredSession | undefined> {
+    const found = await this.read(key, Date.now());
+    if (found === undefined) return undefined;
+    return {
+      data: new Map(Object.entries(found.data)),
+      createdAt: found.createdAt,
+      expiresAt: expiryOf(found),
+    };
+  }
+
+  write(key: string, change: SessionWrite): Promise<boolean> {
+    return this.lock.run(key, async () => {
+      const now = Date.now();
+      if (change.mode === 'create') {
+        await this.call<void>((done) => this.wrapped.set(key, record(change.createdAt, change.set, now, change.ttl), done));
+        return true;
+      }
+      const found = await this.read(key, now);
+      if (found === undefined) return false;
+      const data = change.clear ? new Map<string, unknown>() : new Map(Object.entries(found.data));
+      for (const name of change.delete) data.delete(name);
+      for (const [name, value] of change.set) data.set(name, value);
+      await this.call<void>((done) => this.wrapped.set(key, record(found.createdAt, data, now, change.ttl), done));
+      return true;
+    });
+  }
+
+  touch(key: string, ttl: number): Promise<boolean> {
+    return this.lock.run(key, async () => {
+      const now = Date.now();
+      const found = await this.read(key, now);
+      if (found === undefined) return false;
+      const next = record(found.createdAt, new Map(Object.entries(found.data)), now, ttl);
+      const touch = this.wrapped.touch;
+      if (typeof touch === 'function') {
+        await this.call<void>((done) => touch.call(this.wrapped, key, next, done));
+      } else {
+        await this.call<void>((done) => this.wrapped.set(key, next, done));
+      }
+      return true;
+    });
+  }
+
+  destroy(key: string): Promise<void> {
+    return this.lock.run(key, () => this.call<void>((done) => this.wrapped.destroy(key, done)));
+  }
+
+  onApplicationShutdown(): void {
+    if (this.options.closeOnShutdown) this.wrapped.close?.();
+  }
+
+  private async read(key: string, now: number): Promise<WrappedRecord | undefined> {
+    const found = await this.call<object | null | undefined>((done) => this.wrapped.get(key, done));
+    if (!isWrappedRecord(found) || expiryOf(found) <= now) return undefined;
+    return copyJson(found);
+  }
+
+  /** Callback to promise; a store that throws synchronously or calls back twice is tolerated. */
+  private call<T>(start: (done: Callback<T>) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const done: Callback<T> = (error, result) => {
+        if (settled) return;
+        settled = true;
+        if (error !== undefined && error !== null) reject(error instanceof Error ? error : new Error(String(error)));
+        else resolve(result as T);
+      };
+      try {
+        start(done);
+      } catch (error) {
+        done(error ?? new Error('store call failed'));
+      }
+    });
+  }
+}
+
+/**
+ * Wraps an express-session store (connect-redis, connect-pg-simple, connect-mongo, ...) so an
+ * application keeps its store when it moves to `@novanest/session`. Whole-object semantics:
+ * see `ExpressSessionStoreAdapter` for what per-key concurrency it can and cannot promise.
+ */
+export function fromExpressSessionStore(
+  store: ExpressSessionStoreLike,
+  options?: ExpressSessionStoreAdapterOptions,
+): ExpressSessionStoreAdapter {
+  return new ExpressSessionStoreAdapter(store, options);
+}

@@ -1,0 +1,238 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
+import { parseStoredValue } from '../session-value.js';
+import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+
+/** Options of `PostgresStore`. */
+export interface PostgresStoreOptions {
+  /**
+   * A `pg` Pool. The store never ends it; you own its life. Set `connectionTimeoutMillis` (and
+   * a `statement_timeout`) so that requests get their 503 quickly while the database is away.
+   */
+  pool: Pool;
+  /**
+   * Table name, optionally schema-qualified (`'auth.sessions'`). Letters, digits and
+   * underscores only, checked at construction. Default: `'sessions'`.
+   */
+  table?: string;
+  /**
+   * Create the table and its expiry index (`CREATE ... IF NOT EXISTS`) before the first query.
+   * Leave it off when your migrations run `postgres.schema.sql`. Default: `false`.
+   */
+  createTable?: boolean;
+  /**
+   * Seconds between background passes that delete expired rows (one `unref()`'d timer,
+   * cleared at application shutdown). `false` turns it off; call `prune()` yourself then.
+   * Expired rows are never read either way. Default: `900` (15 minutes).
+   */
+  pruneInterval?: number | false;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** Longest name Postgres keeps; longer index names would be silently truncated. */
+const MAX_IDENTIFIER_LENGTH = 63;
+
+/** Splits and checks `schema.table` / `table`; throws one clear sentence otherwise. */
+function parseTableName(table: unknown): string[] {
+  const parts = typeof table === 'string' ? table.split('.') : [];
+  if (parts.length === 0 || parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+    throw new Error(
+      `PostgresStore table must be an identifier like "sessions" or "auth.sessions" ` +
+        `(letters, digits, underscores; at most 63 characters each), got ${JSON.stringify(table)}`,
+    );
+  }
+  return parts;
+}
+
+function quote(identifier: string): string {
+  // Validated against IDENTIFIER already: no quote characters can occur.
+  return `"${identifier}"`;
+}
+
+/** `CREATE TABLE IF NOT EXISTS` racing with another node's: the other one won, which is fine. */
+function isAlreadyCreated(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === '23505' || code === '42P07' || code === '42710';
+}
+
+interface SessionRow {
+  data: string;
+  created_ms: number | string;
+  remaining_ms: number | string;
+}
+
+/**
+ * Sessions in PostgreSQL, one row per session with the values in a `jsonb` column. A commit
+ * is one statement that merges only the keys the request changed (`data - deleted || set`), so
+ * concurrent requests that change different keys keep each other's writes, and it only updates
+ * a live row, so a session destroyed meanwhile stays destroyed. Expiry uses the database clock.
+ * Every value reaches the database as a bound parameter.
+ *
+ * ```ts
+ * SessionModule.forRoot(new PostgresStore({ pool: new Pool({ connectionString }) }))
+ * ```
+ */
+export class PostgresStore extends SessionStore implements OnApplicationShutdown {
+  protected readonly pool: Pool;
+  private readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
+  private readonly tableParts: string[];
+  private readonly createTable: boolean;
+  private readonly pruneIntervalMs: number | undefined;
+  private readonly sql: {
+    select: string;
+    insert: string;
+    update: string;
+    touch: string;
+    destroy: string;
+    prune: string;
+  };
+  private ready: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    super();
+    const { pool, table = 'sessions', createTable = false, pruneInterval = 900 } =
+      options ?? ({} as PostgresStoreOptions);
+    if (pool === undefined || pool === null || typeof (pool as Pool).query !== 'function') {
+      throw new Error('PostgresStore needs a pg Pool: new PostgresStore({ pool: new Pool({ connectionString }) })');
+    }
+    if (
+      pruneInterval !== false &&
+      (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)
+    ) {
+      throw new Error(
+        `PostgresStore pruneInterval must be a positive number of seconds or false, got ${String(pruneInterval)}`,
+      );
+    }
+    this.pool = pool;
+    this.tableParts = parseTableName(table);
+    this.createTable = createTable;
+    this.pruneIntervalMs = pruneInterval === false ? undefined : pruneInterval * 1000;
+    const t = this.tableParts.map(quote).join('.');
+    const ttl = `now() + $TTL::float8 * interval '1 millisecond'`;
+    this.sql = {
+      select:
+        `SELECT data::text AS data, ` +
+        `(extract(epoch FROM created_at) * 1000)::float8 AS created_ms, ` +
+        `(extract(epoch FROM expires_at - now()) * 1000)::float8 AS remaining_ms ` +
+        `FROM ${t} WHERE key = $1 AND expires_at > now()`,
+      insert:
+        `INSERT INTO ${t} (key, data, created_at, expires_at) ` +
+        `VALUES ($1, $2::jsonb, to_timestamp($3::float8 / 1000), ${ttl.replace('$TTL', '$4')}) ` +
+        `ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, created_at = EXCLUDED.created_at, ` +
+        `expires_at = EXCLUDED.expires_at`,
+      update:
+        `UPDATE ${t} SET ` +
+        `data = (CASE WHEN $2::boolean THEN '{}'::jsonb ELSE data END - $3::text[]) || $4::jsonb, ` +
+        `expires_at = ${ttl.replace('$TTL', '$5')} ` +
+        `WHERE key = $1 AND expires_at > now()`,
+      touch: `UPDATE ${t} SET expires_at = ${ttl.replace('$TTL', '$2')} WHERE key = $1 AND expires_at > now()`,
+      destroy: `DELETE FROM ${t} WHERE key = $1`,
+      prune: `DELETE FROM ${t} WHERE expires_at <= now()`,
+    };
+  }
+
+  /** The statements that create the table and its index, as `postgres.schema.sql` has them. */
+  get schemaSql(): string {
+    const t = this.tableParts.map(quote).join('.');
+    const base = this.tableParts[this.tableParts.length - 1];
+    const index = `${base.slice(0, MAX_IDENTIFIER_LENGTH - '_expires_at_idx'.length)}_expires_at_idx`;
+    return (
+      `CREATE TABLE IF NOT EXISTS ${t} (key text PRIMARY KEY, data jsonb NOT NULL DEFAULT '{}'::jsonb, ` +
+      `created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);\n` +
+      `CREATE INDEX IF NOT EXISTS ${quote(index)} ON ${t} (expires_at);`
+    );
+  }
+
+  async get(key: string): Promise<StoredSession | undefined> {
+    const result = await this.query<SessionRow>(this.sql.select, [key]);
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    const stored = parseStoredValue(row.data);
+    if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return undefined;
+    // Object.entries reads own properties only: a key named __proto__ stays data.
+    const data = new Map<string, unknown>(Object.entries(stored as Record<string, unknown>));
+    // The remaining lifetime is measured on the database clock, so app/database skew cannot
+    // shorten or stretch a session.
+    return {
+      data,
+      createdAt: Math.round(Number(row.created_ms)),
+      expiresAt: Date.now() + Number(row.remaining_ms),
+    };
+  }
+
+  async write(key: string, change: SessionWrite): Promise<boolean> {
+    const set = JSON.stringify(Object.fromEntries(change.set));
+    const ttl = Math.max(0, change.ttl);
+    if (change.mode === 'create') {
+      await this.query(this.sql.insert, [key, set, change.createdAt, ttl]);
+      return true;
+    }
+    const result = await this.query(this.sql.update, [key, change.clear, [...change.delete], set, ttl]);
+    return result.rowCount === 1;
+  }
+
+  async touch(key: string, ttl: number): Promise<boolean> {
+    const result = await this.query(this.sql.touch, [key, Math.max(0, ttl)]);
+    return result.rowCount === 1;
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.query(this.sql.destroy, [key]);
+  }
+
+  /** Deletes every expired row now; resolves with how many went. */
+  async prune(): Promise<number> {
+    const result = await this.query(this.sql.prune, []);
+    return result.rowCount ?? 0;
+  }
+
+  /** Stops the prune timer. The pool is yours: it stays open. */
+  onApplicationShutdown(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async query<R extends object = Record<string, unknown>>(
+    text: string,
+    values: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }> {
+    await this.ensureReady();
+    this.startPruning();
+    return this.pool.query<R & Record<string, unknown>>(text, values);
+  }
+
+  /** Creates the table once when asked to; a failure is retried by the next call. */
+  private ensureReady(): Promise<void> {
+    if (!this.createTable) return Promise.resolve();
+    this.ready ??= this.createSchema().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  private async createSchema(): Promise<void> {
+    for (const statement of this.schemaSql.split(';\n')) {
+      try {
+        await this.pool.query(statement);
+      } catch (error) {
+        if (!isAlreadyCreated(error)) throw error;
+      }
+    }
+  }
+
+  private startPruning(): void {
+    if (this.timer !== undefined || this.closed || this.pruneIntervalMs === undefined) return;
+    this.timer = setInterval(() => {
+      this.prune().catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.logger.warn(`PostgresStore prune failed (will retry): ${reason}`);
+      });
+    }, this.pruneIntervalMs);
+    this.timer.unref();
+  }
+}
