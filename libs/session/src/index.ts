@@ -24,3 +24,26 @@ export { NovaStore, fromNovaStore } from './stores/nova.store.js';
 export type { NovaStoreBackend } from './stores/nova.store.js';
 export { ExpressSessionStoreAdapter, fromExpressSessionStore } from './stores/express-session.store.js';
 export type { ExpressSessionStoreAdapterOptions, ExpressSessionStoreLike } from './stores/express-session.store.js';
+// Security: Nova's route security functions as a Nest guard.
+export { SessionAuthGuard } from './session-auth.guard.js';
+export { Security } from './security.decorator.js';
+export { AuthData } from './auth-data.decorator.js';
+export { deny, redirectTo, SecurityDenial, SecurityRedirect } from './security.results.js';
+export type { DenyOptions, SecurityDenialBody } from './security.results.js';
+export type {
+  AuthDataObject,
+  SecurityCheck,
+  SecurityCheckType,
+  SecurityContext,
+  SecurityFn,
+  SecurityParams,
+  SecurityResult,
+  SecuritySetting,
+} from './security.interface.js';
+export {
+  SecurityDeniedException,
+  SecurityRedirectException,
+  SessionUnauthorizedException,
+} from './security.exceptions.js';
+export type { SecurityDeniedOptions } from './security.exceptions.js';
+export { SecurityDeniedFilter } from './security-denied.filter.js';

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
+import { SecurityDeniedFilter } from './security-denied.filter.js';
 import { SESSION_OPTIONS } from './session.constants.js';
 import { SessionInterceptor } from './session.interceptor.js';
 import { SessionManager } from './session.manager.js';
@@ -54,6 +55,8 @@ function isStore(value: unknown): value is SessionStore {
     SessionService,
     SessionInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
+    // Renders SessionAuthGuard's denials (status, headers, body; 401 as JSON or text).
+    { provide: APP_FILTER, useClass: SecurityDeniedFilter },
   ],
   exports: [SessionService, SessionStore, SessionManager],
 })

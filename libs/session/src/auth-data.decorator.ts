@@ -1,0 +1,15 @@
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { AUTH_DATA } from './security.constants.js';
+import type { AuthDataObject } from './security.interface.js';
+
+/**
+ * Injects the auth data that the route's security function returned:
+ * `@AuthData() auth: { username: string }`, or one field of it: `@AuthData('username')`.
+ * `undefined` when the route is public or its security returned `true`.
+ */
+export const AuthData = createParamDecorator((key: string | undefined, context: ExecutionContext): unknown => {
+  const request = context.switchToHttp().getRequest<{ [AUTH_DATA]?: AuthDataObject }>();
+  const authData = request[AUTH_DATA];
+  if (authData === undefined || key === undefined) return authData;
+  return Object.hasOwn(authData, key) ? authData[key] : undefined;
+});

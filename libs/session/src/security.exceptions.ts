@@ -1,0 +1,63 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import type { SecurityDenialBody } from './security.results.js';
+
+/** Options of `SecurityDeniedException`. */
+export interface SecurityDeniedOptions {
+  /** Response headers, names in lower case. Default: none. */
+  headers?: Readonly<Record<string, string>>;
+  /** Response body; `undefined` for the default message of the status. */
+  body?: SecurityDenialBody;
+  /** Short message for the default body and for logs. Default: the status text. */
+  message?: string;
+}
+
+function defaultMessage(status: number): string {
+  return STATUS_CODES[status] ?? 'Error';
+}
+
+/**
+ * `SessionAuthGuard` refused a request (a security function returned `false`, `deny(...)` or
+ * `redirectTo(...)`). Catch it with `@Catch(SecurityDeniedException)` to render denials your
+ * way; `SessionModule` renders it by default with its status, headers and body.
+ */
+export class SecurityDeniedException extends HttpException {
+  /** Headers the denial response carries, names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body the security function asked for; `undefined` for the default message. */
+  readonly body: SecurityDenialBody | undefined;
+
+  constructor(status: number, options: SecurityDeniedOptions = {}) {
+    const message = options.message ?? defaultMessage(status);
+    const response =
+      options.body !== undefined && typeof options.body === 'object' && !Array.isArray(options.body)
+        ? options.body
+        : { statusCode: status, message: typeof options.body === 'string' ? options.body : message, error: defaultMessage(status) };
+    super(response, status);
+    this.message = message;
+    this.headers = Object.freeze({ ...(options.headers ?? {}) });
+    this.body = options.body;
+  }
+}
+
+/**
+ * 401: the route needs an authenticated session and the request has none (its security
+ * function returned `false`, or something that is not a valid result). The default body is
+ * JSON for clients that accept JSON and short text otherwise.
+ */
+export class SessionUnauthorizedException extends SecurityDeniedException {
+  constructor(options: Omit<SecurityDeniedOptions, 'message'> = {}) {
+    super(HttpStatus.UNAUTHORIZED, { ...options, message: 'Authentication required; please log in.' });
+  }
+}
+
+/** The security function sent the client elsewhere (`redirectTo(url)`): a 302 with `Location`. */
+export class SecurityRedirectException extends SecurityDeniedException {
+  /** The redirect target. */
+  readonly location: string;
+
+  constructor(location: string, status: number = HttpStatus.FOUND) {
+    super(status, { headers: { location }, message: `Redirecting to ${location}` });
+    this.location = location;
+  }
+}
