@@ -47,3 +47,7 @@ export {
 } from './security.exceptions.js';
 export type { SecurityDeniedOptions } from './security.exceptions.js';
 export { SecurityDeniedFilter } from './security-denied.filter.js';
+// Cookie lifecycle: the stateless cookie store and its size limit.
+export { CookieStore } from './stores/cookie.store.js';
+export type { CookieStoreOptions } from './stores/cookie.store.js';
+export { SessionTooLargeError } from './session.exceptions.js';

@@ -51,6 +51,33 @@ export interface SessionModuleOptions {
    * regenerated), however active it is. Kept server-side. Default: `604800` (7 days).
    */
   absoluteTimeout?: number;
+  /**
+   * Re-send the session cookie on every response whose handler used the session, extending
+   * the idle timeout each time (koa-session's `rolling`). Costs a store touch per such request.
+   * Cannot be combined with `renew`. Default: `false`.
+   */
+  rolling?: boolean;
+  /**
+   * Extend the session and re-send the cookie only when less than this share of the idle
+   * timeout is left (koa-session's `renew`), so most responses carry no Set-Cookie.
+   * A number between 0 and 1, e.g. `0.5`. Default: off (the idle timeout slides by itself,
+   * with at most one store touch per tenth of it).
+   */
+  renew?: number;
+  /**
+   * Also keep a `<cookie name>.public` cookie readable by browser JavaScript, carrying no
+   * information (value `1`), in step with the session cookie and removed with it, so a
+   * front end can tell whether a session exists. Default: `false`.
+   */
+  keepPublicCookie?: boolean;
+  /**
+   * Sign the id in the cookie with HMAC-SHA256. The first secret signs, all verify, and a
+   * cookie signed with an older secret is re-signed, so secrets rotate without logging anyone
+   * out. Each secret must be at least 32 bytes. A bad signature means a fresh anonymous
+   * session, without a store call. Default: none (ids are unguessable without it; signing
+   * adds defence in depth and lets you invalidate every cookie by dropping a secret).
+   */
+  secret?: string | readonly string[];
   /** Cookie attributes. */
   cookie?: SessionCookieOptions;
 }

@@ -1,3 +1,4 @@
+import { SessionIdSigner } from './cookie/id-signer.js';
 import type { SessionModuleOptions } from './session-options.interface.js';
 
 /** Options after defaults and validation; durations in ms. Internal. */
@@ -5,6 +6,12 @@ export interface ResolvedSessionOptions {
   enabled: boolean;
   idleTimeoutMs: number;
   absoluteTimeoutMs: number;
+  rolling: boolean;
+  /** Share of the idle timeout below which a session is renewed; undefined when off. */
+  renew: number | undefined;
+  keepPublicCookie: boolean;
+  /** Signs and verifies cookie ids when a secret is configured. */
+  signer: SessionIdSigner | undefined;
   cookie: {
     name: string;
     path: string;
@@ -37,7 +44,8 @@ function fail(message: string): never {
 }
 
 function seconds(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
+  // The fallback is in seconds like the option itself; both leave here in ms.
+  if (value === undefined) return fallback * 1000;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     fail(`session ${name} must be a positive number of seconds, got ${String(value)}`);
   }
@@ -91,17 +99,33 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
   if (sameSite === 'none' && secure !== true) {
     fail("session cookie sameSite 'none' requires secure: true (browsers drop SameSite=None cookies without Secure)");
   }
-  if (name.startsWith('__Secure-') && secure !== true) {
+  // RFC 6265bis matches the prefixes case-insensitively, and browsers enforce them that way:
+  // a `__host-` cookie that breaks the rules is dropped just like a `__Host-` one.
+  const lowerName = name.toLowerCase();
+  if (lowerName.startsWith('__secure-') && secure !== true) {
     fail('session cookie names starting with __Secure- require secure: true');
   }
-  if (name.startsWith('__Host-') && (secure !== true || path !== '/' || domain !== undefined)) {
+  if (lowerName.startsWith('__host-') && (secure !== true || path !== '/' || domain !== undefined)) {
     fail("session cookie names starting with __Host- require secure: true, path '/' and no domain");
+  }
+
+  const rolling = flag('rolling', options.rolling, false);
+  const renew = options.renew;
+  if (renew !== undefined && (typeof renew !== 'number' || !(renew > 0 && renew < 1))) {
+    fail(`session renew must be a number between 0 and 1 (the share of the idle timeout left), got ${String(renew)}`);
+  }
+  if (rolling && renew !== undefined) {
+    fail('session rolling and renew cannot be combined: rolling already re-sends the cookie on every response');
   }
 
   return {
     enabled: flag('enabled', options.enabled, true),
     idleTimeoutMs,
     absoluteTimeoutMs,
+    rolling,
+    renew,
+    keepPublicCookie: flag('keepPublicCookie', options.keepPublicCookie, false),
+    signer: options.secret === undefined ? undefined : new SessionIdSigner(options.secret),
     cookie: {
       name,
       path,

@@ -33,3 +33,17 @@ export class MissingSessionError extends Error {
     );
   }
 }
+
+/**
+ * With the cookie store, the sealed session would exceed the 4096 bytes a browser keeps for a
+ * cookie. The change that caused it is refused (never truncated); the session stays as it was.
+ */
+export class SessionTooLargeError extends Error {
+  override readonly name = 'SessionTooLargeError';
+  constructor(readonly size: number) {
+    super(
+      `session cookie would be ${size} bytes, over the 4096-byte browser limit; ` +
+        'store less in the session or use a server-side store',
+    );
+  }
+}

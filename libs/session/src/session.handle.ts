@@ -1,11 +1,17 @@
 import type { Logger } from '@nestjs/common';
-import { stringifySetCookie } from 'cookie';
+import type { CookieSealer, SealedSession } from './cookie/cookie-sealer.js';
 import { generateSessionId, sessionStoreKey } from './cookie/session-id.js';
+import { COOKIE_SIZE_LIMIT, SessionCookieWriter } from './cookie/session-cookie.js';
 import type { Session, SessionData } from './session.interface.js';
-import { SessionStoreUnavailableException } from './session.exceptions.js';
+import {
+  SessionStoreUnavailableException,
+  SessionTooLargeError,
+  SessionValueError,
+} from './session.exceptions.js';
 import type { ResolvedSessionOptions } from './session-options.js';
 import { assertSessionKey, cloneSessionValue } from './session-value.js';
-import type { SessionStore } from './stores/session.store.js';
+import { CookieStore } from './stores/cookie.store.js';
+import type { SessionStore, StoredSession } from './stores/session.store.js';
 
 /** What a handle needs from the module. Internal. */
 export interface SessionHandleDeps {
@@ -14,24 +20,47 @@ export interface SessionHandleDeps {
   readonly logger: Logger;
 }
 
+/** What the request brought besides a plain id. */
+export interface IncomingSession {
+  /** The cookie was signed or sealed under an older secret: send it again under the newest. */
+  stale?: boolean;
+  /** Cookie store: the session opened from the cookie. */
+  sealed?: SealedSession;
+}
+
 /** Marks a staged removal. */
 const REMOVED = Symbol('removed');
 type Staged = unknown | typeof REMOVED;
 
+/** Reserved key under which flash messages wait for the next request. */
+export const FLASH_KEY = '$flash';
+
 /** Where the handle is in its request's life. */
 type Outcome = 'open' | 'committed' | 'discarded' | 'failed';
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function assertUserKey(key: unknown): asserts key is string {
+  assertSessionKey(key);
+  if (key === FLASH_KEY) {
+    throw new SessionValueError(`session key "${FLASH_KEY}" is reserved for flash messages; use flash(key, value)`);
+  }
+}
 
 /**
  * The per-request session: lazy load, per-key staging, one commit before the response leaves.
  * The guard, the interceptor, the decorator and `SessionService` all reach the same instance
- * (the first of them to ask creates it). Internal: users see the `Session` interface.
+ * (the first of them to ask creates it). With a `CookieStore` the same handle keeps the
+ * session in a sealed cookie instead of a store. Internal: users see the `Session` interface.
  */
 export class SessionHandle implements Session {
   private currentId: string;
   private currentKey: string | undefined;
   /** Minted in this request, or found in the store: safe to write under (Plug's strict rule). */
   private trusted: boolean;
-  /** The store holds a record under `currentId`. */
+  /** The store (or the cookie) holds a session under `currentId`. */
   private exists = false;
   private loaded: boolean;
   private loading: Promise<void> | undefined;
@@ -40,12 +69,20 @@ export class SessionHandle implements Session {
   private clearStaged = false;
   private createdAt: number;
   private expiresAt = 0;
+  /** Flash messages left by the previous request. */
+  private incomingFlash: Record<string, unknown> = {};
+  /** Flash messages for the next request. */
+  private outgoingFlash: Record<string, unknown> | undefined;
   /** Store keys to remove before anything else is written (destroyed or regenerated away). */
   private readonly doomed: string[] = [];
   private destroyed = false;
+  private dropped = false;
   private ignoring = false;
-  /** The expiry changed in this request (written or touched): a persistent cookie is re-sent. */
+  /** The expiry moved in this request (written or touched). */
   private extended = false;
+  private readonly stale: boolean;
+  private readonly sealer: CookieSealer | undefined;
+  private readonly cookies: SessionCookieWriter;
   private writing: Promise<void> = Promise.resolve();
   private finalizing: Promise<void> | undefined;
   private outcome: Outcome = 'open';
@@ -58,12 +95,17 @@ export class SessionHandle implements Session {
     private readonly incomingId: string | undefined,
     /** Whether the request came over HTTPS, as the platform sees it. */
     private readonly isSecureRequest: () => boolean,
+    incoming: IncomingSession = {},
   ) {
     this.currentId = incomingId ?? generateSessionId();
     this.trusted = incomingId === undefined;
     // A fresh id has nothing in the store: no need to ask.
     this.loaded = incomingId === undefined;
     this.createdAt = Date.now();
+    this.stale = incoming.stale === true;
+    this.cookies = new SessionCookieWriter(deps.options);
+    this.sealer = deps.store instanceof CookieStore ? deps.store.sealer : undefined;
+    if (this.sealer !== undefined) this.openSealed(incoming.sealed);
   }
 
   get id(): string {
@@ -86,7 +128,7 @@ export class SessionHandle implements Session {
   get<K extends keyof SessionData & string>(key: K): Promise<SessionData[K] | undefined>;
   get<T = unknown>(key: string): Promise<T | undefined>;
   async get(key: string): Promise<unknown> {
-    assertSessionKey(key);
+    assertUserKey(key);
     await this.ensureLoaded();
     return this.values.get(key);
   }
@@ -94,16 +136,25 @@ export class SessionHandle implements Session {
   set<K extends keyof SessionData & string>(key: K, value: SessionData[K]): Promise<void>;
   set(key: string, value: unknown): Promise<void>;
   async set(key: string, value: unknown): Promise<void> {
-    assertSessionKey(key);
+    assertUserKey(key);
     // Validate and copy before any I/O: a refused value leaves nothing staged.
     const copy = cloneSessionValue(key, value);
     await this.ensureLoaded();
+    const had = this.values.has(key);
+    const previous = this.values.get(key);
+    const previousStaged = this.staged.get(key);
     this.values.set(key, copy);
     this.staged.set(key, copy);
+    this.refuseOversizedCookie(() => {
+      if (had) this.values.set(key, previous);
+      else this.values.delete(key);
+      if (previousStaged === undefined) this.staged.delete(key);
+      else this.staged.set(key, previousStaged);
+    });
   }
 
   async delete(key: string): Promise<void> {
-    assertSessionKey(key);
+    assertUserKey(key);
     await this.ensureLoaded();
     this.values.delete(key);
     this.staged.set(key, REMOVED);
@@ -120,22 +171,53 @@ export class SessionHandle implements Session {
     this.values.clear();
     this.staged.clear();
     this.clearStaged = true;
+    // Flash messages for the next request survive a clear: they are not session data.
+    if (this.outgoingFlash !== undefined) this.staged.set(FLASH_KEY, { ...this.outgoingFlash });
   }
 
   async destroy(): Promise<void> {
     // No load needed: whatever the store holds under this id goes.
-    if (this.exists || !this.trusted) this.doomed.push(this.storeKey());
+    if (this.sealer === undefined && (this.exists || !this.trusted)) this.doomed.push(this.storeKey());
     this.startOver();
     this.destroyed = true;
   }
 
+  async drop(): Promise<void> {
+    await this.destroy();
+    this.dropped = true;
+  }
+
   async regenerate(): Promise<void> {
     await this.ensureLoaded();
-    if (this.exists) this.doomed.push(this.storeKey());
+    if (this.sealer === undefined && this.exists) this.doomed.push(this.storeKey());
     const kept = this.values;
+    const flash = this.outgoingFlash;
     this.startOver();
     this.values = kept;
     for (const [key, value] of kept) this.staged.set(key, value);
+    if (flash !== undefined) this.stageFlash(flash);
+  }
+
+  async flash(key: string, value: unknown): Promise<void> {
+    assertSessionKey(key);
+    const copy = cloneSessionValue(key, value);
+    await this.ensureLoaded();
+    const previous = this.outgoingFlash;
+    this.stageFlash({ ...previous, [key]: copy });
+    this.refuseOversizedCookie(() => {
+      if (previous === undefined) {
+        this.outgoingFlash = undefined;
+        this.staged.delete(FLASH_KEY);
+      } else {
+        this.stageFlash(previous);
+      }
+    });
+  }
+
+  async getFlash<T = unknown>(key: string): Promise<T | undefined> {
+    assertSessionKey(key);
+    await this.ensureLoaded();
+    return Object.hasOwn(this.incomingFlash, key) ? (this.incomingFlash[key] as T) : undefined;
   }
 
   ignoreChanges(): void {
@@ -169,10 +251,64 @@ export class SessionHandle implements Session {
   /** The Set-Cookie values this response must carry; empty until committed. */
   setCookieHeaders(): string[] {
     if (this.outcome !== 'committed' || this.ignoring) return [];
-    if (this.destroyed && !this.exists) return [this.expiredCookie()];
-    if (this.currentId !== this.incomingId) return [this.liveCookie()];
-    if (this.exists && this.extended && this.deps.options.cookie.persistent) return [this.liveCookie()];
-    return [];
+    const secure = this.secure();
+    if (this.destroyed && !this.exists) return this.cookies.expired(secure);
+    if (!this.cookieDue()) return [];
+    const maxAge = this.cookieMaxAge();
+    const lines = [this.cookies.live(this.cookieValue(), maxAge, secure)];
+    if (this.deps.options.keepPublicCookie && this.exists) lines.push(this.cookies.livePublic(maxAge, secure));
+    return lines;
+  }
+
+  /** Whether this response must (re)send the session cookie. */
+  private cookieDue(): boolean {
+    const { rolling, renew, cookie } = this.deps.options;
+    if (this.sealer !== undefined) {
+      // The cookie is the session: send it whenever its content, expiry or key changed.
+      return this.exists && (this.extended || this.stale || (rolling && this.loaded));
+    }
+    if (this.currentId !== this.incomingId) return true;
+    if (this.stale) return true;
+    if (!this.exists) return false;
+    if (rolling && this.loaded) return true;
+    return this.extended && (cookie.persistent || renew !== undefined);
+  }
+
+  private cookieValue(): string {
+    if (this.sealer !== undefined) return this.sealer.seal(this.sealedPayload());
+    const signer = this.deps.options.signer;
+    return signer === undefined ? this.currentId : signer.sign(this.currentId);
+  }
+
+  /** Max-Age in seconds for a persistent cookie: the same remaining lifetime as the store TTL. */
+  private cookieMaxAge(): number | undefined {
+    if (!this.deps.options.cookie.persistent || !this.exists) return undefined;
+    return Math.max(0, Math.ceil((this.expiresAt - Date.now()) / 1000));
+  }
+
+  private sealedPayload(): SealedSession {
+    const data = Object.fromEntries(this.values);
+    if (this.outgoingFlash !== undefined) {
+      Object.defineProperty(data, FLASH_KEY, { value: this.outgoingFlash, enumerable: true, writable: true, configurable: true });
+    }
+    return { id: this.currentId, createdAt: this.createdAt, expiresAt: this.expiresAt, data };
+  }
+
+  /**
+   * Cookie store only: measures the cookie this session would need and, when it is over the
+   * browser limit, undoes the change and refuses it. Never truncates.
+   */
+  private refuseOversizedCookie(undo: () => void): void {
+    if (this.sealer === undefined) return;
+    const expiresAt = this.expiresAt;
+    if (!this.exists) this.expiresAt = Date.now() + this.ttl(Date.now());
+    const line = this.cookies.live(this.sealer.seal(this.sealedPayload()), this.cookieMaxAge() ?? 0, true);
+    this.expiresAt = expiresAt;
+    const size = Buffer.byteLength(line);
+    if (size > COOKIE_SIZE_LIMIT) {
+      undo();
+      throw new SessionTooLargeError(size);
+    }
   }
 
   private async runFinalize(status: number): Promise<void> {
@@ -200,7 +336,13 @@ export class SessionHandle implements Session {
     this.values = new Map();
     this.staged = new Map();
     this.clearStaged = false;
+    this.outgoingFlash = undefined;
     this.createdAt = Date.now();
+  }
+
+  private stageFlash(flash: Record<string, unknown>): void {
+    this.outgoingFlash = flash;
+    this.staged.set(FLASH_KEY, { ...flash });
   }
 
   private storeKey(): string {
@@ -226,20 +368,45 @@ export class SessionHandle implements Session {
     }
     // destroy() or regenerate() ran meanwhile: this answer is about an id we no longer hold.
     if (this.currentId !== id) return;
-    const now = Date.now();
-    if (record && record.createdAt + this.deps.options.absoluteTimeoutMs <= now) {
-      this.deps.logger.debug('Session reached its absolute timeout; starting a new one');
+    if (record !== undefined && this.isPastAbsoluteTimeout(record)) {
       this.doomed.push(key);
       record = undefined;
     }
-    if (record && record.expiresAt > now) {
-      this.values = record.data;
-      this.exists = true;
-      this.trusted = true;
-      this.createdAt = record.createdAt;
-      this.expiresAt = record.expiresAt;
-    }
+    if (record !== undefined && record.expiresAt > Date.now()) this.adopt(record);
     this.loaded = true;
+  }
+
+  /** Cookie store: the session comes from the cookie itself, already opened and checked. */
+  private openSealed(sealed: SealedSession | undefined): void {
+    this.loaded = true;
+    if (sealed === undefined || sealed.id !== this.incomingId) return;
+    const record = {
+      data: new Map(Object.entries(sealed.data)),
+      createdAt: sealed.createdAt,
+      expiresAt: sealed.expiresAt,
+    };
+    if (!this.isPastAbsoluteTimeout(record) && record.expiresAt > Date.now()) this.adopt(record);
+  }
+
+  private isPastAbsoluteTimeout(record: StoredSession): boolean {
+    if (record.createdAt + this.deps.options.absoluteTimeoutMs > Date.now()) return false;
+    this.deps.logger.debug('Session reached its absolute timeout; starting a new one');
+    return true;
+  }
+
+  private adopt(record: StoredSession): void {
+    this.values = record.data;
+    this.exists = true;
+    this.trusted = true;
+    this.createdAt = record.createdAt;
+    this.expiresAt = record.expiresAt;
+    if (this.values.has(FLASH_KEY)) {
+      const flash = this.values.get(FLASH_KEY);
+      this.values.delete(FLASH_KEY);
+      this.incomingFlash = isPlainRecord(flash) ? flash : {};
+      // Shown once: gone after this request unless it leaves new messages.
+      this.staged.set(FLASH_KEY, REMOVED);
+    }
   }
 
   /** Runs store writes one after another, so `save()` and the final commit never interleave. */
@@ -254,7 +421,7 @@ export class SessionHandle implements Session {
     // A load still in flight settles first; a session nobody used is not loaded just to commit.
     if (this.loading !== undefined) await this.loading;
     await this.destroyDoomed();
-    if (!this.loaded) return;
+    if (!this.loaded || this.dropped) return;
     const now = Date.now();
     if (this.staged.size === 0 && !this.clearStaged) {
       await this.touchIfDue(now);
@@ -279,19 +446,17 @@ export class SessionHandle implements Session {
       this.trusted = true;
       this.createdAt = now;
     }
+    const set = new Map(this.values);
+    const flash = this.staged.get(FLASH_KEY);
+    if (flash !== undefined && flash !== REMOVED) set.set(FLASH_KEY, flash);
     this.resetStaged();
-    if (this.values.size === 0) return;
+    if (set.size === 0) return;
     const ttl = this.ttl(now);
-    await this.call('write', () =>
-      this.deps.store.write(this.storeKey(), {
-        mode: 'create',
-        set: new Map(this.values),
-        delete: [],
-        clear: false,
-        createdAt: this.createdAt,
-        ttl,
-      }),
-    );
+    if (this.sealer === undefined) {
+      await this.call('write', () =>
+        this.deps.store.write(this.storeKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl }),
+      );
+    }
     this.exists = true;
     this.expiresAt = now + ttl;
     this.extended = true;
@@ -306,41 +471,48 @@ export class SessionHandle implements Session {
     }
     const clear = this.clearStaged;
     const ttl = this.ttl(now);
-    const written = await this.call('write', () =>
-      this.deps.store.write(this.storeKey(), {
-        mode: 'update',
-        set,
-        delete: removed,
-        clear,
-        createdAt: this.createdAt,
-        ttl,
-      }),
-    );
     this.resetStaged();
-    if (!written) {
-      // Destroyed by a concurrent request (logout): the destroy wins, nothing comes back.
-      this.deps.logger.debug('Session was destroyed during the request; its changes are dropped');
-      this.exists = false;
-      this.destroyed = true;
-      this.values = new Map();
-      return;
+    if (this.sealer === undefined) {
+      const written = await this.call('write', () =>
+        this.deps.store.write(this.storeKey(), { mode: 'update', set, delete: removed, clear, createdAt: this.createdAt, ttl }),
+      );
+      if (!written) {
+        // Destroyed by a concurrent request (logout): the destroy wins, nothing comes back.
+        this.deps.logger.debug('Session was destroyed during the request; its changes are dropped');
+        this.exists = false;
+        this.destroyed = true;
+        this.values = new Map();
+        return;
+      }
     }
     this.expiresAt = now + ttl;
     this.extended = true;
   }
 
   private async touchIfDue(now: number): Promise<void> {
-    if (!this.exists) return;
+    if (!this.exists || !this.touchDue(now)) return;
     const ttl = this.ttl(now);
-    // Extending by a little is not worth a store round trip; a tenth of the idle timeout
-    // (at most a minute) of precision is.
-    const threshold = Math.min(60_000, this.deps.options.idleTimeoutMs / 10);
-    if (now + ttl - this.expiresAt < threshold) return;
-    const alive = await this.call('touch', () => this.deps.store.touch(this.storeKey(), ttl));
-    if (alive) {
-      this.expiresAt = now + ttl;
-      this.extended = true;
+    if (this.sealer === undefined) {
+      const alive = await this.call('touch', () => this.deps.store.touch(this.storeKey(), ttl));
+      if (!alive) return;
     }
+    this.expiresAt = now + ttl;
+    this.extended = true;
+  }
+
+  /**
+   * Whether a session that was used but not changed should have its expiry extended.
+   * `rolling`: always. `renew`: once less than that share of the idle timeout is left.
+   * Otherwise: when it would gain a tenth of the idle timeout (at most a minute), since a
+   * smaller gain is not worth a store round trip.
+   */
+  private touchDue(now: number): boolean {
+    const { rolling, renew, idleTimeoutMs } = this.deps.options;
+    const gain = now + this.ttl(now) - this.expiresAt;
+    if (gain <= 0) return false;
+    if (rolling) return true;
+    if (renew !== undefined) return this.expiresAt - now < renew * idleTimeoutMs;
+    return gain >= Math.min(60_000, idleTimeoutMs / 10);
   }
 
   private resetStaged(): void {
@@ -366,37 +538,6 @@ export class SessionHandle implements Session {
     const reason = error instanceof Error ? error.message : String(error);
     this.deps.logger.error(`Session store ${operation} failed: ${reason}`);
     return new SessionStoreUnavailableException({ cause: error });
-  }
-
-  private liveCookie(): string {
-    const cookie = this.deps.options.cookie;
-    const maxAge =
-      cookie.persistent && this.exists ? Math.ceil((this.expiresAt - Date.now()) / 1000) : undefined;
-    return stringifySetCookie({
-      name: cookie.name,
-      value: this.currentId,
-      path: cookie.path,
-      domain: cookie.domain,
-      httpOnly: cookie.httpOnly,
-      sameSite: cookie.sameSite,
-      secure: this.secure(),
-      maxAge,
-    });
-  }
-
-  private expiredCookie(): string {
-    const cookie = this.deps.options.cookie;
-    return stringifySetCookie({
-      name: cookie.name,
-      value: '',
-      path: cookie.path,
-      domain: cookie.domain,
-      httpOnly: cookie.httpOnly,
-      sameSite: cookie.sameSite,
-      secure: this.secure(),
-      maxAge: 0,
-      expires: new Date(0),
-    });
   }
 
   private secure(): boolean {

@@ -61,6 +61,19 @@ export interface Session {
    * absolute-timeout period.
    */
   regenerate(): Promise<void>;
+  /**
+   * Ends the session for this response (Phoenix `drop`): the record is removed, the cookie
+   * expired, and nothing else is written or issued for the rest of the request. Other
+   * sessions of the same user are not touched.
+   */
+  drop(): Promise<void>;
+  /**
+   * Stages a flash message: readable with `getFlash(key)` on the next request that uses the
+   * session, and gone after it (Phoenix `put_flash`).
+   */
+  flash(key: string, value: unknown): Promise<void>;
+  /** A flash message set by the previous request, or `undefined`. */
+  getFlash<T = unknown>(key: string): Promise<T | undefined>;
   /** Writes nothing for this request and sends no cookie (Phoenix `ignore`). */
   ignoreChanges(): void;
   /** Writes the staged changes now instead of at the end of the request. */

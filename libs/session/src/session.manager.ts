@@ -10,9 +10,10 @@ import {
 import { gateResponse } from './http/response-gate.js';
 import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from './session.constants.js';
 import { MissingSessionError, SessionsDisabledError } from './session.exceptions.js';
-import { SessionHandle } from './session.handle.js';
+import { type IncomingSession, SessionHandle } from './session.handle.js';
 import type { Session } from './session.interface.js';
 import type { ResolvedSessionOptions } from './session-options.js';
+import { CookieStore } from './stores/cookie.store.js';
 import { SessionStore } from './stores/session.store.js';
 
 type RequestWithSession = HttpRequestLike & { [SESSION_HANDLE]?: Session };
@@ -37,6 +38,9 @@ const DISABLED_SESSION: Session = {
   clear: async () => disabled(),
   destroy: async () => disabled(),
   regenerate: async () => disabled(),
+  drop: async () => disabled(),
+  flash: async () => disabled(),
+  getFlash: async () => disabled(),
   ignoreChanges: () => disabled(),
   save: async () => disabled(),
 };
@@ -63,7 +67,8 @@ export class SessionManager {
       carrier[SESSION_HANDLE] = DISABLED_SESSION;
       return DISABLED_SESSION;
     }
-    const handle = new SessionHandle(this, this.readIncomingId(request), () => isSecureRequest(request));
+    const incoming = this.readIncoming(request);
+    const handle = new SessionHandle(this, incoming.id, () => isSecureRequest(request), incoming);
     carrier[SESSION_HANDLE] = handle;
     gateResponse(rawResponse(response), handle);
     return handle;
@@ -79,19 +84,39 @@ export class SessionManager {
     return handle;
   }
 
-  /** The id from the request cookie when it is well formed; anything else counts as no cookie. */
-  private readIncomingId(request: HttpRequestLike): string | undefined {
+  /**
+   * What the request cookie carries: a well-formed id (verified when ids are signed), or with
+   * the cookie store an opened session. Anything else counts as no cookie: a client fault, not
+   * an error, so the request goes on with a fresh session and a debug line.
+   */
+  private readIncoming(request: HttpRequestLike): IncomingSession & { id?: string } {
+    const value = this.readCookie(request);
+    if (value === undefined) return {};
+    if (this.store instanceof CookieStore) {
+      const opened = this.store.sealer.open(value, Date.now());
+      if (opened === undefined) return this.ignored('an invalid or expired sealed session cookie');
+      return { id: opened.session.id, sealed: opened.session, stale: opened.stale };
+    }
+    const signer = this.options.signer;
+    if (signer !== undefined) {
+      const verified = signer.unsign(value);
+      if (verified === undefined) return this.ignored('a session cookie with a bad signature');
+      return { id: verified.id, stale: verified.stale };
+    }
+    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie');
+    return { id: value };
+  }
+
+  private readCookie(request: HttpRequestLike): string | undefined {
     const header = request.headers.cookie;
     const name = this.options.cookie.name;
     if (header === undefined || !header.includes(name)) return undefined;
-    const value = parseCookie(header)[name];
-    if (value === undefined) return undefined;
-    if (!isWellFormedSessionId(value)) {
-      // A client fault, not an error: the request goes on with a fresh session.
-      this.logger.debug('Ignoring a malformed session cookie');
-      return undefined;
-    }
-    return value;
+    return parseCookie(header)[name];
+  }
+
+  private ignored(what: string): Record<string, never> {
+    this.logger.debug(`Ignoring ${what}`);
+    return {};
   }
 }
 

@@ -1,0 +1,49 @@
+import { CookieSealer } from '../cookie/cookie-sealer.js';
+import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+
+/** Options of the stateless cookie store. */
+export interface CookieStoreOptions {
+  /**
+   * Secrets the seal keys are derived from (HKDF-SHA256), each at least 32 bytes. The first
+   * seals; all open, and a cookie sealed under an older secret is re-sealed under the first,
+   * so secrets rotate without logging anyone out. Removing a secret invalidates its cookies.
+   */
+  secret: string | readonly string[];
+}
+
+const NOT_A_KEYED_STORE =
+  'CookieStore keeps each session inside its cookie; it has no records to address by key, so sessions cannot be revoked by id';
+
+/**
+ * Stateless sessions: the whole session sealed into the cookie with AES-256-GCM (keys derived
+ * by HKDF, key id in the token, rotation), the expiry inside the sealed payload, and a session
+ * over 4096 bytes refused at `set` with `SessionTooLargeError`. Nothing is stored server-side,
+ * which has a price: a copied cookie stays valid until it expires, and `destroy()` or
+ * `regenerate()` cannot kill a copy. Check a per-user "valid after" time in a security
+ * function where that matters.
+ */
+export class CookieStore extends SessionStore {
+  /** @internal Seals and opens session cookies; used by the session handle. */
+  readonly sealer: CookieSealer;
+
+  constructor(options: CookieStoreOptions) {
+    super();
+    this.sealer = new CookieSealer(options.secret);
+  }
+
+  get(_key: string): Promise<StoredSession | undefined> {
+    return Promise.reject(new Error(NOT_A_KEYED_STORE));
+  }
+
+  write(_key: string, _change: SessionWrite): Promise<boolean> {
+    return Promise.reject(new Error(NOT_A_KEYED_STORE));
+  }
+
+  touch(_key: string, _ttl: number): Promise<boolean> {
+    return Promise.reject(new Error(NOT_A_KEYED_STORE));
+  }
+
+  destroy(_key: string): Promise<void> {
+    return Promise.reject(new Error(NOT_A_KEYED_STORE));
+  }
+}
