@@ -7,8 +7,16 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null;
 }
 
+/**
+ * A parsed query or body: any non-array object. Parsers differ (Fastify's form parser builds
+ * objects on a prototype-less prototype), so only own enumerable keys are read.
+ */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
 function copyInto(target: Record<string, unknown>, source: unknown): void {
-  if (!isPlainObject(source)) return;
+  if (!isRecord(source)) return;
   for (const key of Object.keys(source)) {
     if (FORBIDDEN_KEYS.has(key)) continue;
     target[key] = source[key];
@@ -24,8 +32,8 @@ export interface ParamSources {
 
 /**
  * Nova's `params`: query, body and path parameters merged (path wins, then body), as an object
- * without a prototype. Only plain objects contribute, so a JSON array or string body adds
- * nothing, and prototype keys are dropped. Internal.
+ * without a prototype. Only objects contribute, so a JSON array or string body adds nothing,
+ * and prototype keys are dropped. Internal.
  */
 export function collectSecurityParams(request: ParamSources): Readonly<Record<string, unknown>> {
   const params: Record<string, unknown> = Object.create(null) as Record<string, unknown>;

@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { type INestApplication, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppModule } from './app.module.js';
+
+function portFromEnv(): number {
+  const raw = process.env.PORT ?? '3000';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`PORT must be a number between 0 and 65535, got ${JSON.stringify(raw)}`);
+  }
+  return port;
+}
+
+/** Express by default; PLATFORM=fastify runs the same app on Fastify. */
+async function createApp(): Promise<INestApplication> {
+  const platform = process.env.PLATFORM ?? 'express';
+  if (platform === 'fastify') {
+    return NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter());
+  }
+  if (platform !== 'express') throw new Error(`PLATFORM must be express or fastify, got ${platform}`);
+  return NestFactory.create(AppModule);
+}
+
+async function bootstrap(): Promise<void> {
+  const app = await createApp();
+  app.enableShutdownHooks();
+  await app.listen(portFromEnv(), '0.0.0.0');
+  new Logger('Demo').log(`Listening on ${await app.getUrl()}`);
+}
+
+await bootstrap();
