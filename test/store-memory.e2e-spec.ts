@@ -1,0 +1,34 @@
+import { MemoryStore, SessionStore, type SessionWrite } from '@novanest/session';
+import { runStoreContract } from './support/store-contract.js';
+
+/** Another app over the same MemoryStore; closing that app must not clear the shared store. */
+class SharedMemory extends SessionStore {
+  constructor(private readonly inner: MemoryStore) {
+    super();
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  write(key: string, change: SessionWrite) {
+    return this.inner.write(key, change);
+  }
+  touch(key: string, ttl: number) {
+    return this.inner.touch(key, ttl);
+  }
+  destroy(key: string) {
+    return this.inner.destroy(key);
+  }
+}
+
+runStoreContract({
+  name: 'memory',
+  perKeyAcrossNodes: true,
+  async create() {
+    const store = new MemoryStore();
+    return {
+      store,
+      sibling: async () => new SharedMemory(store),
+      close: async () => store.onApplicationShutdown(),
+    };
+  },
+});

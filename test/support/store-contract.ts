@@ -1,0 +1,377 @@
+/**
+ * The store contract: the same end-to-end cases, through a real Nest app, for every store.
+ * Each `test/store-*.e2e-spec.ts` file runs it with a fixture that builds its store.
+ */
+import { createHash } from 'node:crypto';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  type INestApplication,
+  Module,
+  Param,
+  Post,
+  type Type,
+} from '@nestjs/common';
+import request, { type Response } from 'supertest';
+import { inject } from 'vitest';
+import { Session, SessionModule, SessionStore, type SessionModuleOptions } from '@novanest/session';
+import { cookieValue, setCookieFor } from './cookies.js';
+import { type Platform, PLATFORMS, startApp } from './platforms.js';
+
+/** One store under test, and what the suite may do to it. */
+export interface StoreFixture {
+  store: SessionStore;
+  /** Takes the store away from this fixture's client and brings it back. Absent: cannot fail. */
+  outage?: { down(): Promise<void>; up(): Promise<void> };
+  /** A second store over the same data, as another node would hold it. */
+  sibling(): Promise<SessionStore>;
+  /** Closes and removes what the fixture opened. */
+  close(): Promise<void>;
+}
+
+export interface StoreContract {
+  name: string;
+  /** A fresh, isolated store (own key prefix, table or backend). */
+  create(): Promise<StoreFixture>;
+  /**
+   * Whether two nodes committing different keys of one session at the same time keep both
+   * (true for per-key stores). A whole-object store cannot; the suite then asserts the loss.
+   */
+  perKeyAcrossNodes: boolean;
+  platforms?: readonly Platform[];
+}
+
+/** The URL provisioned by `test/support/services.ts`, or a failure saying how to get one. */
+export function serviceUrl(name: 'redis' | 'postgres'): string {
+  const info = inject(name);
+  if ('error' in info) throw new Error(info.error);
+  return info.url;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The store key of a session id, as the library computes it (SHA-256, base64url). */
+export function storeKeyOf(id: string): string {
+  return createHash('sha256').update(id).digest('base64url');
+}
+
+const STORE_DOWN_MESSAGE = 'Session store unavailable; please retry shortly.';
+
+@Controller()
+class ContractController {
+  /** Never touches the session: shows the process is alive while the store is down. */
+  @Get('ping')
+  ping() {
+    return { ok: true };
+  }
+
+  @Get('all')
+  async all(@Session() session: Session) {
+    return { data: await session.all(), isNew: session.isNew };
+  }
+
+  @Get('get/:key')
+  async get(@Session() session: Session, @Param('key') key: string) {
+    return { value: (await session.get(key)) ?? null };
+  }
+
+  @Post('set')
+  @HttpCode(200)
+  async set(@Session() session: Session, @Body() body: { key: string; value: unknown }) {
+    await session.set(body.key, body.value);
+    return { ok: true };
+  }
+
+  @Post('delete')
+  @HttpCode(200)
+  async remove(@Session() session: Session, @Body() body: { key: string }) {
+    await session.delete(body.key);
+    return { ok: true };
+  }
+
+  @Post('clear')
+  @HttpCode(200)
+  async clear(@Session() session: Session) {
+    await session.clear();
+    return { ok: true };
+  }
+
+  @Post('destroy')
+  @HttpCode(200)
+  async destroy(@Session() session: Session) {
+    await session.destroy();
+    return { ok: true };
+  }
+
+  @Post('regenerate')
+  @HttpCode(200)
+  async regenerate(@Session() session: Session) {
+    await session.regenerate();
+    return { ok: true };
+  }
+
+  /** Loads the session, then takes its time before writing: a request overtaken by a logout. */
+  @Post('slow-set')
+  @HttpCode(200)
+  async slowSet(@Session() session: Session, @Body() body: { key: string; value: unknown; delayMs: number }) {
+    await session.load();
+    await sleep(body.delayMs);
+    await session.set(body.key, body.value);
+    return { ok: true };
+  }
+}
+
+function appModule(store: SessionStore, options: SessionModuleOptions): Type<unknown> {
+  @Module({ imports: [SessionModule.forRoot(store, options)], controllers: [ContractController] })
+  class ContractAppModule {}
+  return ContractAppModule;
+}
+
+const withId = (id: string): string => `session_id=${id}`;
+
+function isExpiredCookie(line: string | undefined): boolean {
+  return line !== undefined && /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line);
+}
+
+/** Runs the contract for one store, on each platform. */
+export function runStoreContract(contract: StoreContract): void {
+  describe.each(contract.platforms ?? PLATFORMS)(`${contract.name} store contract on %s`, (platform) => {
+    let fixture: StoreFixture;
+    let app: INestApplication;
+    let server: ReturnType<INestApplication['getHttpServer']>;
+
+    beforeAll(async () => {
+      fixture = await contract.create();
+      app = await startApp(platform, appModule(fixture.store, {}));
+      server = app.getHttpServer();
+    });
+
+    afterAll(async () => {
+      await app?.close();
+      await fixture?.close();
+    });
+
+    async function setValue(key: string, value: unknown, id?: string): Promise<Response> {
+      const call = request(server).post('/set').send({ key, value });
+      const response = await (id === undefined ? call : call.set('Cookie', withId(id)));
+      expect(response.status).toBe(200);
+      return response;
+    }
+
+    async function allOf(id: string, target = server): Promise<{ data: Record<string, unknown>; isNew: boolean }> {
+      const response = await request(target).get('/all').set('Cookie', withId(id));
+      expect(response.status).toBe(200);
+      return response.body as { data: Record<string, unknown>; isNew: boolean };
+    }
+
+    /** Starts a session holding `key`; resolves with its id. */
+    async function newSession(key = 'start', value: unknown = true): Promise<string> {
+      const id = cookieValue(await setValue(key, value));
+      expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      return id as string;
+    }
+
+    it('keeps values per key across requests: set, get, delete, clear', async () => {
+      const id = await newSession('user', { name: 'ada', roles: ['admin'] });
+      await setValue('count', 1, id);
+      expect(await allOf(id)).toEqual({ data: { user: { name: 'ada', roles: ['admin'] }, count: 1 }, isNew: false });
+
+      await setValue('count', 2, id);
+      expect((await request(server).post('/delete').send({ key: 'user' }).set('Cookie', withId(id))).status).toBe(200);
+      expect((await allOf(id)).data).toEqual({ count: 2 });
+      const one = await request(server).get('/get/count').set('Cookie', withId(id));
+      expect(one.body).toEqual({ value: 2 });
+
+      const stored = await fixture.store.get(storeKeyOf(id));
+      expect(stored && Object.fromEntries(stored.data)).toEqual({ count: 2 });
+
+      expect((await request(server).post('/clear').set('Cookie', withId(id))).status).toBe(200);
+      expect((await allOf(id)).data).toEqual({});
+    });
+
+    it('keeps keys that look like its own bookkeeping or like prototype names as plain data', async () => {
+      const id = await newSession();
+      const names = ['__proto__', 'constructor', 'm', 'm:created', 'd:start', 'v:start', 'cookie', 'createdAt', 'data'];
+      for (const name of names) await setValue(name, `${name}!`, id);
+      const { data } = await allOf(id);
+      for (const name of names) expect(Object.getOwnPropertyDescriptor(data, name)?.value).toBe(`${name}!`);
+      expect(data.start).toBe(true);
+      expect(Object.keys(data)).toHaveLength(names.length + 1);
+      expect(({} as Record<string, unknown>)['m:created']).toBeUndefined();
+      const stored = await fixture.store.get(storeKeyOf(id));
+      expect(stored?.data.get('__proto__')).toBe('__proto__!');
+      expect(Object.getPrototypeOf(Object.fromEntries(stored?.data ?? []))).toBe(Object.prototype);
+    });
+
+    it('destroy removes the record, expires the cookie, and the old id is never adopted again', async () => {
+      const id = await newSession();
+      const response = await request(server).post('/destroy').set('Cookie', withId(id));
+      expect(response.status).toBe(200);
+      expect(isExpiredCookie(setCookieFor(response))).toBe(true);
+      expect(await fixture.store.get(storeKeyOf(id))).toBeUndefined();
+      expect(await allOf(id)).toEqual({ data: {}, isNew: true });
+      const reused = await setValue('again', 1, id);
+      const fresh = cookieValue(reused);
+      expect(fresh).toBeDefined();
+      expect(fresh).not.toBe(id);
+      expect(await fixture.store.get(storeKeyOf(id))).toBeUndefined();
+    });
+
+    it('regenerate moves the data to a new id and kills the old one', async () => {
+      const id = await newSession('user', 'ada');
+      const response = await request(server).post('/regenerate').set('Cookie', withId(id));
+      expect(response.status).toBe(200);
+      const renewed = cookieValue(response);
+      expect(renewed).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(renewed).not.toBe(id);
+      expect(await allOf(renewed as string)).toEqual({ data: { user: 'ada' }, isNew: false });
+      expect(await allOf(id)).toEqual({ data: {}, isNew: true });
+      expect(await fixture.store.get(storeKeyOf(id))).toBeUndefined();
+    });
+
+    it('100 parallel requests setting different keys of one session keep all 100 keys', async () => {
+      const id = await newSession();
+      const responses = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          request(server).post('/set').send({ key: `k${i}`, value: i }).set('Cookie', withId(id)),
+        ),
+      );
+      expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200));
+      const { data } = await allOf(id);
+      expect(Object.keys(data)).toHaveLength(101);
+      for (let i = 0; i < 100; i++) expect(data[`k${i}`]).toBe(i);
+    });
+
+    it(
+      contract.perKeyAcrossNodes
+        ? 'two nodes setting different keys of one session at once keep every key'
+        : 'two nodes setting different keys of one session at once can lose keys (whole-object store)',
+      async () => {
+        const sibling = await fixture.sibling();
+        const other = await startApp(platform, appModule(sibling, {}));
+        try {
+          const id = await newSession();
+          const targets = [server, other.getHttpServer()];
+          const responses = await Promise.all(
+            Array.from({ length: 100 }, (_, i) =>
+              request(targets[i % 2]).post('/set').send({ key: `k${i}`, value: i }).set('Cookie', withId(id)),
+            ),
+          );
+          expect(responses.every((response) => response.status === 200)).toBe(true);
+          const kept = Object.keys((await allOf(id)).data).length;
+          if (contract.perKeyAcrossNodes) expect(kept).toBe(101);
+          else expect(kept).toBeLessThan(101);
+        } finally {
+          await other.close();
+        }
+      },
+    );
+
+    it('a slow request that writes after a concurrent logout does not bring the session back', async () => {
+      const id = await newSession('user', 'ada');
+      const slow = request(server)
+        .post('/slow-set')
+        .send({ key: 'late', value: 1, delayMs: 400 })
+        .set('Cookie', withId(id))
+        .then((response) => response);
+      await sleep(150);
+      const logout = await request(server).post('/destroy').set('Cookie', withId(id));
+      expect(logout.status).toBe(200);
+      const late = await slow;
+      expect(late.status).toBe(200);
+      // The slow request learns the session is gone: its cookie is cleared, no new id is issued.
+      const line = setCookieFor(late);
+      if (line !== undefined) expect(isExpiredCookie(line)).toBe(true);
+      expect(await fixture.store.get(storeKeyOf(id))).toBeUndefined();
+      expect(await allOf(id)).toEqual({ data: {}, isNew: true });
+    });
+
+    describe('timeouts (idleTimeout: 1 s, absoluteTimeout: 3 s, real waiting)', () => {
+      let shortFixture: StoreFixture;
+      let shortApp: INestApplication;
+      let shortServer: ReturnType<INestApplication['getHttpServer']>;
+
+      beforeAll(async () => {
+        shortFixture = await contract.create();
+        shortApp = await startApp(platform, appModule(shortFixture.store, { idleTimeout: 1, absoluteTimeout: 3 }));
+        shortServer = shortApp.getHttpServer();
+      });
+
+      afterAll(async () => {
+        await shortApp?.close();
+        await shortFixture?.close();
+      });
+
+      async function read(id: string): Promise<unknown> {
+        const response = await request(shortServer).get('/get/a').set('Cookie', withId(id));
+        expect(response.status).toBe(200);
+        return (response.body as { value: unknown }).value;
+      }
+
+      it('an idle session expires; reading it slides the idle timeout', async () => {
+        const response = await request(shortServer).post('/set').send({ key: 'a', value: 'x' });
+        const id = cookieValue(response) as string;
+        await sleep(600);
+        expect(await read(id)).toBe('x');
+        await sleep(600);
+        // 1.2 s after creation: alive only because the reads extended it.
+        expect(await read(id)).toBe('x');
+        await sleep(1200);
+        expect(await read(id)).toBeNull();
+        expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
+      });
+
+      it('an active session still ends at the absolute timeout', async () => {
+        const start = Date.now();
+        const response = await request(shortServer).post('/set').send({ key: 'a', value: 'x' });
+        const id = cookieValue(response) as string;
+        for (let step = 1; step <= 3; step++) {
+          await sleep(start + step * 800 - Date.now());
+          const write = await request(shortServer).post('/set').send({ key: 'b', value: step }).set('Cookie', withId(id));
+          expect(write.status).toBe(200);
+          expect(await read(id)).toBe('x');
+        }
+        await sleep(start + 3300 - Date.now());
+        expect(await read(id)).toBeNull();
+        expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
+      });
+    });
+
+    if (contract.name !== 'memory') {
+      it('store down: 503 with a clear message and no Set-Cookie, process stays up, recovers by itself', async () => {
+        const outage = fixture.outage;
+        expect(outage, `${contract.name} fixture must be able to take its store down`).toBeDefined();
+        if (outage === undefined) return;
+        const id = await newSession('user', 'ada');
+        await outage.down();
+        try {
+          const read = await request(server).get('/all').set('Cookie', withId(id));
+          expect(read.status).toBe(503);
+          expect(read.body.message).toBe(STORE_DOWN_MESSAGE);
+          expect(setCookieFor(read)).toBeUndefined();
+
+          const fresh = await request(server).post('/set').send({ key: 'x', value: 1 });
+          expect(fresh.status).toBe(503);
+          expect(fresh.body.message).toBe(STORE_DOWN_MESSAGE);
+          expect(setCookieFor(fresh)).toBeUndefined();
+
+          expect((await request(server).get('/ping')).status).toBe(200);
+        } finally {
+          await outage.up();
+        }
+        let recovered: Response | undefined;
+        for (let attempt = 0; attempt < 50; attempt++) {
+          recovered = await request(server).get('/all').set('Cookie', withId(id));
+          if (recovered.status === 200) break;
+          await sleep(100);
+        }
+        expect(recovered?.status).toBe(200);
+        expect(recovered?.body).toEqual({ data: { user: 'ada' }, isNew: false });
+        await setValue('after', 1, id);
+        expect((await allOf(id)).data).toEqual({ user: 'ada', after: 1 });
+      });
+    }
+  });
+}

@@ -1,0 +1,56 @@
+import { type Server, type Socket, connect, createServer } from 'node:net';
+import { freePort } from './services.js';
+
+/**
+ * A loopback TCP proxy in front of a real server, to take that server "down" for one client
+ * and bring it back without touching the server: `down()` closes the listener and resets every
+ * open connection (as a crashed server would), `up()` listens again on the same port.
+ */
+export class TcpProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    const proxy = new TcpProxy(await freePort(), target);
+    await proxy.up();
+    return proxy;
+  }
+
+  up(): Promise<void> {
+    if (this.server !== undefined) return Promise.resolve();
+    const server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      this.track(client);
+      this.track(upstream);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.resetAndDestroy();
+    this.sockets.clear();
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+}
