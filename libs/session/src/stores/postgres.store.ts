@@ -107,6 +107,12 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
       );
     }
     this.pool = pool;
+    // pg emits 'error' on the pool when an idle connection dies (database restarted, network
+    // cut); with no listener that event would crash the process. The pool drops the dead
+    // connection itself, so logging is all there is to do.
+    pool.on('error', (error: Error) => {
+      this.logger.warn(`PostgresStore: an idle database connection failed: ${error.message}`);
+    });
     this.tableParts = parseTableName(table);
     this.createTable = createTable;
     this.pruneIntervalMs = pruneInterval === false ? undefined : pruneInterval * 1000;
