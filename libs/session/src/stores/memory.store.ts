@@ -36,7 +36,8 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private readonly sweepIntervalMs: number;
   private readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
   private timer: NodeJS.Timeout | undefined;
-  private sweeping = false;
+  /** The pass in progress, which a concurrent `sweep()` call joins. */
+  private sweepPass: Promise<void> | undefined;
   private warnedFull = false;
   private closed = false;
 
@@ -107,26 +108,28 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   /** Removes every expired session now, in slices; resolves when the pass is done. */
   sweep(): Promise<void> {
-    if (this.sweeping) return Promise.resolve();
-    this.sweeping = true;
+    if (this.sweepPass !== undefined) return this.sweepPass;
     const cursor = this.entries.entries();
-    return new Promise((resolve) => {
-      const slice = (): void => {
-        const now = Date.now();
-        for (let seen = 0; seen < SWEEP_SLICE; seen++) {
-          const next = cursor.next();
-          if (next.done || this.closed) {
-            this.sweeping = false;
-            resolve();
-            return;
-          }
-          const [key, entry] = next.value;
-          if (entry.expiresAt <= now) this.entries.delete(key);
+    let done!: () => void;
+    const pass = new Promise<void>((resolve) => (done = resolve));
+    const slice = (): void => {
+      const now = Date.now();
+      for (let seen = 0; seen < SWEEP_SLICE; seen++) {
+        const next = cursor.next();
+        if (next.done || this.closed) {
+          this.sweepPass = undefined;
+          done();
+          return;
         }
-        setImmediate(slice);
-      };
-      slice();
-    });
+        const [key, entry] = next.value;
+        if (entry.expiresAt <= now) this.entries.delete(key);
+      }
+      setImmediate(slice);
+    };
+    // Set before the first slice runs: a pass that ends within it must clear it again.
+    this.sweepPass = pass;
+    slice();
+    return pass;
   }
 
   private live(key: string, now: number): MemoryEntry | undefined {
