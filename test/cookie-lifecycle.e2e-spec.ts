@@ -361,10 +361,11 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
     it('a tampered or expired cookie means an anonymous session', async () => {
       vi.useFakeTimers({ toFake: ['Date'] });
       vi.setSystemTime(T0);
-      const agent = request.agent(await start(new CookieStore({ secret: SECRET_A }), { idleTimeout: 60 }));
+      const server = await start(new CookieStore({ secret: SECRET_A }), { idleTimeout: 60 });
+      const agent = request.agent(server);
       const token = cookieValue(await agent.post('/set').send({ key: 'user', value: 'ada' })) as string;
       const flipped = token.slice(0, 20) + (token[20] === 'A' ? 'B' : 'A') + token.slice(21);
-      const tampered = await request(agent.app).get('/read').set('Cookie', `session_id=${flipped}`).expect(200);
+      const tampered = await request(server).get('/read').set('Cookie', `session_id=${flipped}`).expect(200);
       expect(tampered.body.data).toEqual({});
 
       vi.setSystemTime(T0 + 61_000);

@@ -518,7 +518,7 @@ describe('module set-up', () => {
   });
 
   it.each([
-    [{ idleTimeout: -1 }, 'session idleTimeout must be a positive number of seconds, got -1'],
+    [{ idleTimeout: -1 }, 'session idleTimeout must be a positive number of seconds (at least 1), got -1'],
     [{ cookie: { name: 'bad name' } }, 'session cookie name "bad name" is not a valid cookie name'],
     [{ cookie: { path: '/a;b' } }, 'session cookie path "/a;b" must start with "/"'],
     [{ cookie: { name: '__Host-sid', domain: 'example.com', secure: true } }, '__Host- require secure: true'],

@@ -50,4 +50,4 @@ export { SecurityDeniedFilter } from './security-denied.filter.js';
 // Cookie lifecycle: the stateless cookie store and its size limit.
 export { CookieStore } from './stores/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie.store.js';
-export { SessionTooLargeError } from './session.exceptions.js';
+export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';

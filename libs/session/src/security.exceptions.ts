@@ -29,14 +29,20 @@ export class SecurityDeniedException extends HttpException {
 
   constructor(status: number, options: SecurityDeniedOptions = {}) {
     const message = options.message ?? defaultMessage(status);
-    const response =
-      options.body !== undefined && typeof options.body === 'object' && !Array.isArray(options.body)
-        ? options.body
-        : { statusCode: status, message: typeof options.body === 'string' ? options.body : message, error: defaultMessage(status) };
-    super(response, status);
+    super(SecurityDeniedException.responseFor(status, message, options.body), status);
     this.message = message;
     this.headers = Object.freeze({ ...(options.headers ?? {}) });
     this.body = options.body;
+  }
+
+  /** What `getResponse()` gives other filters: the object body, or Nest's usual error shape. */
+  private static responseFor(status: number, message: string, body: SecurityDenialBody | undefined): object {
+    if (typeof body === 'object' && !Array.isArray(body)) return body;
+    return {
+      statusCode: status,
+      message: typeof body === 'string' ? body : message,
+      error: defaultMessage(status),
+    };
   }
 }
 

@@ -133,10 +133,16 @@ describe('resolveSessionOptions: refused options', () => {
       ['a numeric string', '60'],
       ['null', null],
       ['a boolean', true],
+      ['under a second', 0.0004],
     ])('refuses %s', (_label, value) => {
       const error = optionError({ [option]: value });
       expectOneSentence(error, new RegExp(`${option} must be a positive number of seconds`));
     });
+  });
+
+  it('refuses a null cookie name instead of quietly using the default', () => {
+    const error = optionError({ cookie: { name: null as unknown as string } });
+    expectOneSentence(error, /^session cookie name null is not a valid cookie name/);
   });
 
   it('refuses absoluteTimeout shorter than idleTimeout', () => {

@@ -46,8 +46,8 @@ function fail(message: string): never {
 function seconds(name: string, value: unknown, fallback: number): number {
   // The fallback is in seconds like the option itself; both leave here in ms.
   if (value === undefined) return fallback * 1000;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    fail(`session ${name} must be a positive number of seconds, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
+    fail(`session ${name} must be a positive number of seconds (at least 1), got ${String(value)}`);
   }
   return Math.round(value * 1000);
 }
@@ -79,7 +79,7 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
   }
 
   const cookie = options.cookie ?? {};
-  const name = cookie.name ?? DEFAULT_COOKIE_NAME;
+  const name = cookie.name === undefined ? DEFAULT_COOKIE_NAME : cookie.name;
   if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
     fail(`session cookie name ${JSON.stringify(name)} is not a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~ only)`);
   }

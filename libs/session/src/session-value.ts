@@ -10,7 +10,8 @@ function refuse(path: string, what: string, hint = ''): never {
 
 function describe(value: object): string {
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a custom prototype';
+  if (typeof name !== 'string' || name === '') return 'an object with a custom prototype';
+  return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
 }
 
 function isPlainObject(value: object): boolean {
@@ -78,6 +79,21 @@ function cloneAt(value: unknown, path: string, ancestors: Set<object>): unknown 
  */
 export function cloneSessionValue(key: string, value: unknown): unknown {
   return cloneAt(value, JSON.stringify(key), new Set());
+}
+
+/**
+ * A deep copy of a value that is already known to be JSON (validated at `set`, or parsed from
+ * a store). Handed out by `get` and `all`, so that changing what they return changes nothing
+ * until it is `set` again.
+ */
+export function copyJsonValue<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyJsonValue) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    defineValue(copy, key, copyJsonValue((value as Record<string, unknown>)[key]));
+  }
+  return copy as T;
 }
 
 /** Session keys are non-empty strings. */

@@ -47,3 +47,16 @@ export class SessionTooLargeError extends Error {
     );
   }
 }
+
+/**
+ * A session change was made after the request's session was committed (the response was on
+ * its way): it would be lost, so it is refused instead.
+ */
+export class SessionAlreadyCommittedError extends Error {
+  override readonly name = 'SessionAlreadyCommittedError';
+  constructor() {
+    super(
+      'the session was already committed for this response; make session changes before the response is sent',
+    );
+  }
+}

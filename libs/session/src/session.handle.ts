@@ -4,12 +4,13 @@ import { generateSessionId, sessionStoreKey } from './cookie/session-id.js';
 import { COOKIE_SIZE_LIMIT, SessionCookieWriter } from './cookie/session-cookie.js';
 import type { Session, SessionData } from './session.interface.js';
 import {
+  SessionAlreadyCommittedError,
   SessionStoreUnavailableException,
   SessionTooLargeError,
   SessionValueError,
 } from './session.exceptions.js';
 import type { ResolvedSessionOptions } from './session-options.js';
-import { assertSessionKey, cloneSessionValue } from './session-value.js';
+import { assertSessionKey, cloneSessionValue, copyJsonValue } from './session-value.js';
 import { CookieStore } from './stores/cookie.store.js';
 import type { SessionStore, StoredSession } from './stores/session.store.js';
 
@@ -130,13 +131,14 @@ export class SessionHandle implements Session {
   async get(key: string): Promise<unknown> {
     assertUserKey(key);
     await this.ensureLoaded();
-    return this.values.get(key);
+    return copyJsonValue(this.values.get(key));
   }
 
   set<K extends keyof SessionData & string>(key: K, value: SessionData[K]): Promise<void>;
   set(key: string, value: unknown): Promise<void>;
   async set(key: string, value: unknown): Promise<void> {
     assertUserKey(key);
+    this.assertOpen();
     // Validate and copy before any I/O: a refused value leaves nothing staged.
     const copy = cloneSessionValue(key, value);
     await this.ensureLoaded();
@@ -155,6 +157,7 @@ export class SessionHandle implements Session {
 
   async delete(key: string): Promise<void> {
     assertUserKey(key);
+    this.assertOpen();
     await this.ensureLoaded();
     this.values.delete(key);
     this.staged.set(key, REMOVED);
@@ -163,10 +166,11 @@ export class SessionHandle implements Session {
   async all(): Promise<Partial<SessionData> & Record<string, unknown>> {
     await this.ensureLoaded();
     // Object.fromEntries defines properties, so a key named __proto__ stays plain data.
-    return Object.fromEntries(this.values) as Partial<SessionData> & Record<string, unknown>;
+    return copyJsonValue(Object.fromEntries(this.values)) as Partial<SessionData> & Record<string, unknown>;
   }
 
   async clear(): Promise<void> {
+    this.assertOpen();
     await this.ensureLoaded();
     this.values.clear();
     this.staged.clear();
@@ -176,6 +180,7 @@ export class SessionHandle implements Session {
   }
 
   async destroy(): Promise<void> {
+    this.assertOpen();
     // No load needed: whatever the store holds under this id goes.
     if (this.sealer === undefined && (this.exists || !this.trusted)) this.doomed.push(this.storeKey());
     this.startOver();
@@ -188,6 +193,7 @@ export class SessionHandle implements Session {
   }
 
   async regenerate(): Promise<void> {
+    this.assertOpen();
     await this.ensureLoaded();
     if (this.sealer === undefined && this.exists) this.doomed.push(this.storeKey());
     const kept = this.values;
@@ -200,6 +206,7 @@ export class SessionHandle implements Session {
 
   async flash(key: string, value: unknown): Promise<void> {
     assertSessionKey(key);
+    this.assertOpen();
     const copy = cloneSessionValue(key, value);
     await this.ensureLoaded();
     const previous = this.outgoingFlash;
@@ -217,14 +224,15 @@ export class SessionHandle implements Session {
   async getFlash<T = unknown>(key: string): Promise<T | undefined> {
     assertSessionKey(key);
     await this.ensureLoaded();
-    return Object.hasOwn(this.incomingFlash, key) ? (this.incomingFlash[key] as T) : undefined;
+    return Object.hasOwn(this.incomingFlash, key) ? copyJsonValue(this.incomingFlash[key] as T) : undefined;
   }
 
   ignoreChanges(): void {
     this.ignoring = true;
   }
 
-  save(): Promise<void> {
+  async save(): Promise<void> {
+    this.assertOpen();
     return this.serially(() => this.flush());
   }
 
@@ -258,6 +266,11 @@ export class SessionHandle implements Session {
     const lines = [this.cookies.live(this.cookieValue(), maxAge, secure)];
     if (this.deps.options.keepPublicCookie && this.exists) lines.push(this.cookies.livePublic(maxAge, secure));
     return lines;
+  }
+
+  /** Changes after the commit began would be lost: refuse them loudly instead. */
+  private assertOpen(): void {
+    if (this.finalizing !== undefined) throw new SessionAlreadyCommittedError();
   }
 
   /** Whether this response must (re)send the session cookie. */
