@@ -109,6 +109,14 @@ class SessionController {
     redirect(res, '/whoami');
   }
 
+  @Post('set-then-res-500')
+  async setThenRes500(@Session() session: Session, @Res() res: unknown) {
+    await session.set('doomed', true);
+    const response = res as { raw?: unknown; status?(code: number): typeof response; code?(code: number): typeof response; send(body: unknown): void };
+    const withStatus = response.raw !== undefined ? response.code!(500) : response.status!(500);
+    withStatus.send({ message: 'handler wrote its own 500' });
+  }
+
   @Post('set-then-500')
   async setThen500(@Session() session: Session) {
     await session.set('doomed', true);
@@ -339,6 +347,16 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
         const response = await agent.post(path).expect(500);
         expect(setCookies(response)).toEqual([]);
       }
+      expect(store.count('write')).toBe(0);
+      expect((await agent.get('/whoami')).body).toEqual({ id, isNew: false, data: { user: 'ada' } });
+    });
+
+    it('an @Res() handler that sends its own 500 after set commits nothing and keeps its body', async () => {
+      const { agent, id } = await loggedIn({ user: 'ada' });
+      store.reset();
+      const response = await agent.post('/set-then-res-500').expect(500);
+      expect(response.body).toEqual({ message: 'handler wrote its own 500' });
+      expect(setCookies(response)).toEqual([]);
       expect(store.count('write')).toBe(0);
       expect((await agent.get('/whoami')).body).toEqual({ id, isNew: false, data: { user: 'ada' } });
     });

@@ -4,7 +4,8 @@ export type { SessionCookieOptions, SessionModuleOptions } from './session-optio
 export { SessionOptionsError } from './session-options.js';
 export { SessionInterceptor } from './session.interceptor.js';
 export { Session } from './session.decorator.js';
-export type { SessionData, SessionKey } from './session.interface.js';
+export type { SessionData, SessionKey, SessionValue } from './session.interface.js';
+export type { SessionManager } from './session.manager.js';
 export { SessionService } from './session.service.js';
 export {
   MissingSessionError,

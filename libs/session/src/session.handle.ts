@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { CookieSealer, SealedSession } from './cookie/cookie-sealer.js';
 import { generateSessionId, sessionStoreKey } from './cookie/session-id.js';
 import { COOKIE_SIZE_LIMIT, SessionCookieWriter } from './cookie/session-cookie.js';
-import type { Session, SessionData } from './session.interface.js';
+import type { Session, SessionData, SessionValue } from './session.interface.js';
 import {
   SessionAlreadyCommittedError,
   SessionStoreUnavailableException,
@@ -134,9 +134,7 @@ export class SessionHandle implements Session {
     return copyJsonValue(this.values.get(key));
   }
 
-  set<K extends keyof SessionData & string>(key: K, value: SessionData[K]): Promise<void>;
-  set(key: string, value: unknown): Promise<void>;
-  async set(key: string, value: unknown): Promise<void> {
+  async set<K extends string>(key: K, value: SessionValue<K>): Promise<void> {
     assertUserKey(key);
     this.assertOpen();
     // Validate and copy before any I/O: a refused value leaves nothing staged.

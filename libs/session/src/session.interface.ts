@@ -14,6 +14,9 @@ export interface SessionData {}
 /** A key declared in `SessionData`. */
 export type SessionKey = keyof SessionData & string;
 
+/** The value type of `key`: as declared in `SessionData`, `unknown` for other keys. */
+export type SessionValue<K extends string> = K extends SessionKey ? SessionData[K] : unknown;
+
 /**
  * One request's view of its session (`@Session() session: Session`). Nothing touches the
  * store until the first awaited call; changes are staged per key and written once, before the
@@ -42,8 +45,7 @@ export interface Session {
    * Stages `value` under `key`. Refuses, with `SessionValueError` and nothing staged, a value
    * that JSON cannot carry unchanged (functions, BigInt, cycles, Dates, class instances).
    */
-  set<K extends SessionKey>(key: K, value: SessionData[K]): Promise<void>;
-  set(key: string, value: unknown): Promise<void>;
+  set<K extends string>(key: K, value: SessionValue<K>): Promise<void>;
   /** Stages the removal of one key (Nova `delete/2`). */
   delete(key: SessionKey | string): Promise<void>;
   /** All values as a fresh plain object. */

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
-import type { Session, SessionData } from './session.interface.js';
+import type { Session, SessionData, SessionValue } from './session.interface.js';
 import { SessionManager } from './session.manager.js';
 
 /**
@@ -30,9 +30,7 @@ export class SessionService {
   }
 
   /** Stages `value` under `key` in the request's session. */
-  set<K extends keyof SessionData & string>(request: object, key: K, value: SessionData[K]): Promise<void>;
-  set(request: object, key: string, value: unknown): Promise<void>;
-  set(request: object, key: string, value: unknown): Promise<void> {
+  set<K extends string>(request: object, key: K, value: SessionValue<K>): Promise<void> {
     return this.getSession(request).set(key, value);
   }
 

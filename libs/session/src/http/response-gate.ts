@@ -88,7 +88,9 @@ export function gateResponse(res: ServerResponse, session: GatedSession): void {
 
   const hold = (method: Method) =>
     function (this: ServerResponse, ...args: unknown[]): unknown {
-      if (session.isSettled) {
+      // Settled before anything was held (the interceptor committed): step aside. Once calls
+      // are held, later ones queue behind them even if the session settles meanwhile.
+      if (session.isSettled && held.length === 0) {
         restore();
         addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
         return (original[method] as (...a: unknown[]) => unknown).apply(res, args);
