@@ -1,21 +1,19 @@
 import { Module } from '@nestjs/common';
-import { MemoryStore, SessionModule, type SessionStore } from '@novanest/session';
+import { SessionModule, type SessionStore } from '@novanest/session';
 import { CounterController } from './counter.controller.js';
 import { MainController } from './main.controller.js';
+import { DEMO_SESSION_STORE, DemoStoreModule } from './session-store.js';
 import './session-data.js';
 
-/**
- * The store the demo keeps sessions in.
- *
- * SESSION_STORE: a later change picks the store here from the SESSION_STORE environment
- * variable (`memory` | `redis` | `postgres`). Until then the demo always uses the memory store.
- */
-function createSessionStore(): SessionStore {
-  return new MemoryStore();
-}
-
 @Module({
-  imports: [SessionModule.forRoot(createSessionStore(), { cookie: { secure: 'auto' } })],
+  imports: [
+    // The store comes from SESSION_STORE (memory by default; see session-store.ts).
+    SessionModule.forRootAsync({
+      imports: [DemoStoreModule],
+      inject: [DEMO_SESSION_STORE],
+      useFactory: (store: SessionStore) => ({ store, cookie: { secure: 'auto' } }),
+    }),
+  ],
   controllers: [MainController, CounterController],
 })
 export class AppModule {}

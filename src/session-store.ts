@@ -1,0 +1,70 @@
+import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { CookieStore, MemoryStore, PostgresStore, RedisStore, type SessionStore } from '@novanest/session';
+
+/** Injection token of the store the demo keeps sessions in. */
+export const DEMO_SESSION_STORE = Symbol('demo-session-store');
+
+/**
+ * Closes the connections the demo opened for its store. The session library never closes a
+ * client it was given, so the application that created one ends it.
+ */
+@Injectable()
+export class StoreConnections implements OnApplicationShutdown {
+  private readonly closers: Array<() => Promise<unknown>> = [];
+
+  add(close: () => Promise<unknown>): void {
+    this.closers.push(close);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.closers.splice(0).map((close) => close()));
+  }
+}
+
+const USAGE = 'SESSION_STORE must be memory, cookie, redis://host:port or postgres://user@host/db';
+
+/**
+ * The store named by SESSION_STORE: `memory` (the default), `cookie` (with SESSION_SECRET, at
+ * least 32 bytes; several secrets comma-separated, newest first), a `redis://` URL or a
+ * `postgres://` URL. Drivers are loaded only when asked for.
+ */
+export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, connections: StoreConnections): Promise<SessionStore> {
+  if (spec === 'memory') return new MemoryStore();
+  if (spec === 'cookie') {
+    const secret = env.SESSION_SECRET;
+    if (secret === undefined || secret === '') {
+      throw new Error('SESSION_STORE=cookie needs SESSION_SECRET (at least 32 bytes; several comma-separated, newest first)');
+    }
+    return new CookieStore({ secret: secret.split(',') });
+  }
+  if (/^rediss?:\/\//.test(spec)) {
+    const { Redis } = await import('ioredis');
+    // Fail fast while the server is away: the library answers 503 and recovers when it is back.
+    const client = new Redis(spec, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    connections.add(() => client.quit());
+    return new RedisStore({ client });
+  }
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ connectionString: spec, connectionTimeoutMillis: 2000 });
+    connections.add(() => pool.end());
+    return new PostgresStore({ pool, createTable: true });
+  }
+  throw new Error(`${USAGE}, got ${JSON.stringify(spec)}`);
+}
+
+/** Provides the demo's store, chosen by SESSION_STORE. */
+@Module({
+  providers: [
+    StoreConnections,
+    {
+      provide: DEMO_SESSION_STORE,
+      inject: [StoreConnections],
+      useFactory: (connections: StoreConnections) =>
+        createSessionStore(process.env.SESSION_STORE ?? 'memory', process.env, connections),
+    },
+  ],
+  exports: [DEMO_SESSION_STORE],
+})
+export class DemoStoreModule {}
+
