@@ -1,4 +1,7 @@
 import { SessionIdSigner } from './cookie/id-signer.js';
+import { SessionOptionsError } from './session.exceptions.js';
+
+export { SessionOptionsError };
 import type { SessionModuleOptions } from './session-options.interface.js';
 
 /** Options after defaults and validation; durations in ms. Internal. */
@@ -34,10 +37,6 @@ const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/;
 /** Domain attribute value: a host name, optionally with a leading dot. */
 const COOKIE_DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
-/** Thrown at start-up for a bad option: one sentence that names the option and the fix. */
-export class SessionOptionsError extends Error {
-  override readonly name = 'SessionOptionsError';
-}
 
 function fail(message: string): never {
   throw new SessionOptionsError(message);

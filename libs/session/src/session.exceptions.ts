@@ -60,3 +60,8 @@ export class SessionAlreadyCommittedError extends Error {
     );
   }
 }
+
+/** Thrown at start-up for a bad option: one sentence that names the option and the fix. */
+export class SessionOptionsError extends Error {
+  override readonly name = 'SessionOptionsError';
+}

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { SessionOptionsError } from '../session-options.js';
+import { SessionOptionsError } from '../session.exceptions.js';
 import { CookieSealer, type SealedSession } from './cookie-sealer.js';
 import { generateSessionId } from './session-id.js';
 

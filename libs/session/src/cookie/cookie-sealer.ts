@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { SessionOptionsError } from '../session-options.js';
+import { validateSecrets } from './secrets.js';
 
 /** The whole session as it travels inside the cookie. Times are epoch milliseconds. */
 export interface SealedSession {
@@ -13,8 +13,6 @@ export interface SealedSession {
   data: Record<string, unknown>;
 }
 
-/** Shortest secret accepted, in UTF-8 bytes: 256 bits, the AES-256 key size. */
-const MIN_SECRET_BYTES = 32;
 /** Domain separation from the id signer and between the two values derived per secret. */
 const KEY_INFO = 'novanest-session cookie-seal v1';
 const KID_INFO = 'novanest-session cookie-seal kid v1';
@@ -203,25 +201,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
-}
-
-function validateSecrets(secrets: string | readonly string[]): readonly string[] {
-  const list: readonly unknown[] = typeof secrets === 'string' ? [secrets] : secrets;
-  if (!Array.isArray(list)) {
-    throw new SessionOptionsError('session secret must be a string or an array of strings');
-  }
-  if (list.length === 0) {
-    throw new SessionOptionsError('session secret list must contain at least one secret');
-  }
-  for (const secret of list) {
-    if (typeof secret !== 'string') {
-      throw new SessionOptionsError('session secret must be a string or an array of strings');
-    }
-    if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
-      throw new SessionOptionsError(`session secret must be at least ${MIN_SECRET_BYTES} bytes`);
-    }
-  }
-  return list as readonly string[];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync } from 'node:crypto';
-import { SessionOptionsError } from '../session-options.js';
+import { SessionOptionsError } from '../session.exceptions.js';
 import { SessionIdSigner } from './id-signer.js';
 import { generateSessionId } from './session-id.js';
 

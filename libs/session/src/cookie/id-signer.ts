@@ -1,9 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { SessionOptionsError } from '../session-options.js';
 import { isWellFormedSessionId } from './session-id.js';
+import { validateSecrets } from './secrets.js';
 
-/** Shortest secret accepted, in UTF-8 bytes: 256 bits, the HMAC-SHA256 key size. */
-const MIN_SECRET_BYTES = 32;
 /** Domain separation: keys derived here are never the keys the cookie sealer derives. */
 const HKDF_INFO = 'novanest-session id-signature v1';
 const HMAC_KEY_BYTES = 32;
@@ -63,25 +61,6 @@ export class SessionIdSigner {
   private signatureFor(key: Buffer, id: string): string {
     return createHmac('sha256', key).update(id, 'utf8').digest('base64url');
   }
-}
-
-function validateSecrets(secrets: string | readonly string[]): readonly string[] {
-  const list: readonly unknown[] = typeof secrets === 'string' ? [secrets] : secrets;
-  if (!Array.isArray(list)) {
-    throw new SessionOptionsError('session secret must be a string or an array of strings');
-  }
-  if (list.length === 0) {
-    throw new SessionOptionsError('session secret list must contain at least one secret');
-  }
-  for (const secret of list) {
-    if (typeof secret !== 'string') {
-      throw new SessionOptionsError('session secret must be a string or an array of strings');
-    }
-    if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
-      throw new SessionOptionsError(`session secret must be at least ${MIN_SECRET_BYTES} bytes`);
-    }
-  }
-  return list as readonly string[];
 }
 
 /**
