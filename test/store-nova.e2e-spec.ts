@@ -1,5 +1,9 @@
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { type NovaStoreBackend, fromNovaStore } from '@novanest/session';
-import { runStoreContract } from './support/store-contract.js';
+import { runStoreContract, serviceUrl } from './support/store-contract.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 /**
  * A custom store written to Nova's four functions only: a Map of sessions, each a Map of JSON
@@ -54,6 +58,63 @@ runStoreContract({
       },
       sibling: async () => fromNovaStore(backend),
       close: async () => backend.sessions.clear(),
+    };
+  },
+});
+
+/** The Redis example from the `NovaStoreBackend` documentation, as a user would write it. */
+const redisBackend = (redis: Redis, prefix: string): NovaStoreBackend => ({
+  async getValue(id, key) {
+    const json = await redis.hget(`${prefix}${id}`, key);
+    return json === null ? undefined : JSON.parse(json);
+  },
+  async setValue(id, key, value) {
+    await redis.hset(`${prefix}${id}`, key, JSON.stringify(value));
+  },
+  async deleteValue(id, key) {
+    if (key === undefined) await redis.del(`${prefix}${id}`);
+    else await redis.hdel(`${prefix}${id}`, key);
+  },
+});
+
+runStoreContract({
+  name: 'nova-style custom (the documented Redis backend)',
+  perKeyAcrossNodes: false,
+  platforms: ['express'],
+  async create() {
+    const target = new URL(serviceUrl('redis'));
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
+    const prefix = `nova:${randomBytes(6).toString('hex')}:`;
+    const connect = async (port: number, host = '127.0.0.1'): Promise<Redis> => {
+      const client = new Redis({
+        host,
+        port,
+        password: target.password || undefined,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 100,
+      });
+      client.on('error', () => undefined);
+      if (client.status !== 'ready') await once(client, 'ready');
+      return client;
+    };
+    const client = await connect(proxy.port);
+    const clients = [client];
+    return {
+      store: fromNovaStore(redisBackend(client, prefix)),
+      outage: { down: () => proxy.down(), up: () => proxy.up() },
+      async sibling() {
+        const other = await connect(Number(target.port || 6379), target.hostname);
+        clients.push(other);
+        return fromNovaStore(redisBackend(other, prefix));
+      },
+      async close() {
+        const cleaner = await connect(Number(target.port || 6379), target.hostname);
+        const keys = await cleaner.keys(`${prefix}*`);
+        if (keys.length > 0) await cleaner.del(...keys);
+        for (const each of [...clients, cleaner]) each.disconnect();
+        await proxy.down();
+      },
     };
   },
 });
