@@ -210,6 +210,16 @@ describe('PostgresStore', () => {
     expect(Object.fromEntries((await store.get(key))?.data ?? [])).toEqual({ "it's": `"quoted" ' value` });
   });
 
+  it('refuses, with the reason, strings that jsonb cannot hold; look-alike text is fine', async () => {
+    const store = new PostgresStore({ pool, table: freshTable(), createTable: true });
+    await expect(store.write('k', create({ a: 'x\u0000y' }))).rejects.toThrow(/U\+0000 or an unpaired surrogate/);
+    await expect(store.write('k', create({ a: 'x\ud800y' }))).rejects.toThrow(/unpaired surrogate/);
+    expect(await store.get('k')).toBeUndefined();
+    const tricky = { a: '\\u0000 is text', b: 'paired 😀', 'key\\ud800': 1 };
+    await store.write('k', create(tricky));
+    expect(Object.fromEntries((await store.get('k'))?.data ?? [])).toEqual(tricky);
+  });
+
   it('merges per key in one statement and never revives a missing row', async () => {
     const store = new PostgresStore({ pool, table: freshTable(), createTable: true });
     await store.write('k', create({ a: 1, b: 2 }));

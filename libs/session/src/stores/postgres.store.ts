@@ -59,6 +59,22 @@ function isAlreadyCreated(error: unknown): boolean {
 /** Pools that already have our idle-error listener (several stores may share one pool). */
 const POOLS_WATCHED = new WeakSet<Pool>();
 
+/**
+ * JSON text that `jsonb` refuses: a `\u0000` escape or an unpaired surrogate (`JSON.stringify`
+ * escapes both; an escaped backslash before the `u` does not count).
+ */
+const JSONB_UNSUPPORTED = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/** Refuses, before any I/O and with the reason in the log, what the database would refuse. */
+function assertJsonbSafe(json: string): void {
+  if (JSONB_UNSUPPORTED.test(json)) {
+    throw new Error(
+      'PostgresStore cannot store a session key or value containing U+0000 or an unpaired surrogate ' +
+        '(PostgreSQL jsonb refuses them); nothing was written',
+    );
+  }
+}
+
 interface SessionRow {
   data: string;
   created_ms: number | string;
@@ -177,6 +193,8 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const set = JSON.stringify(Object.fromEntries(change.set));
+    assertJsonbSafe(set);
+    assertJsonbSafe(JSON.stringify(change.delete));
     const ttl = Math.max(0, change.ttl);
     if (change.mode === 'create') {
       await this.query(this.sql.insert, [key, set, change.createdAt, ttl]);
