@@ -248,3 +248,24 @@ describe('assertSessionKey', () => {
     expect(() => assertSessionKey(key)).toThrow(got);
   });
 });
+
+describe('text every store can hold', () => {
+  it.each([
+    ['a NUL in a string', { note: 'a\u0000b' }, /^session value "v"\.note contains U\+0000; session text must be valid Unicode without U\+0000$/],
+    ['a lone high surrogate', ['ok', '\uD800x'], /^session value "v"\[1\] contains an unpaired surrogate;/],
+    ['a lone low surrogate', '\uDC00', /^session value "v" contains an unpaired surrogate;/],
+    ['a NUL in an object key', { 'a\u0000': 1 }, /^session value "v" \(a key\) contains U\+0000;/],
+  ])('refuses %s', (_name, value, message) => {
+    expect(() => cloneSessionValue('v', value)).toThrow(SessionValueError);
+    expect(() => cloneSessionValue('v', value)).toThrow(message);
+  });
+
+  it('accepts well-formed text, astral characters included', () => {
+    expect(cloneSessionValue('v', { emoji: '😀 ok', cjk: '漢字' })).toEqual({ emoji: '😀 ok', cjk: '漢字' });
+  });
+
+  it('refuses keys with NUL or unpaired surrogates', () => {
+    expect(() => assertSessionKey('a\u0000')).toThrow('session keys must be valid Unicode without U+0000');
+    expect(() => assertSessionKey('\uD800')).toThrow('session keys must be valid Unicode without U+0000');
+  });
+});

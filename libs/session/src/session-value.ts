@@ -8,6 +8,21 @@ function refuse(path: string, what: string, hint = ''): never {
   );
 }
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Text every store can hold: no U+0000 (PostgreSQL's jsonb refuses it) and no unpaired
+ * surrogate (not valid Unicode, so not valid UTF-8 on the wire). Refused everywhere alike.
+ */
+function assertStorableText(text: string, where: string): void {
+  const problem = text.includes('\u0000') ? 'U+0000' : LONE_SURROGATE.test(text) ? 'an unpaired surrogate' : undefined;
+  if (problem === undefined) return;
+  throw new SessionValueError(
+    `session value ${where} contains ${problem}; session text must be valid Unicode without U+0000`,
+  );
+}
+
 function describe(value: object): string {
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
   if (typeof name !== 'string' || name === '') return 'an object with a custom prototype';
@@ -31,6 +46,8 @@ function defineValue(target: Record<string, unknown>, key: string, value: unknow
 function cloneAt(value: unknown, path: string, ancestors: Set<object>): unknown {
   switch (typeof value) {
     case 'string':
+      assertStorableText(value, path);
+      return value;
     case 'boolean':
       return value;
     case 'number':
@@ -61,6 +78,7 @@ function cloneAt(value: unknown, path: string, ancestors: Set<object>): unknown 
     }
     const copy: Record<string, unknown> = {};
     for (const key of Object.keys(object)) {
+      assertStorableText(key, `${path} (a key)`);
       const field = (object as Record<string, unknown>)[key];
       // JSON drops undefined properties; reading them back gives undefined either way.
       if (field === undefined) continue;
@@ -100,6 +118,9 @@ export function copyJsonValue<T>(value: T): T {
 export function assertSessionKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
     throw new SessionValueError(`session keys must be non-empty strings, got ${typeof key === 'string' ? '""' : typeof key}`);
+  }
+  if (key.includes('\u0000') || LONE_SURROGATE.test(key)) {
+    throw new SessionValueError('session keys must be valid Unicode without U+0000');
   }
 }
 
