@@ -358,6 +358,25 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
       expect(refused.body.data).toEqual({});
     });
 
+    it('an active cookie session still ends at the absolute timeout: the client cannot extend it', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(T0);
+      const server = await start(new CookieStore({ secret: SECRET_A }), { idleTimeout: 60, absoluteTimeout: 150 });
+      const agent = request.agent(server);
+      await agent.post('/set').send({ key: 'user', value: 'ada' }).expect(200);
+      let resealed = 0;
+      for (let t = 40_000; t < 150_000; t += 40_000) {
+        vi.setSystemTime(T0 + t);
+        const response = await agent.get('/read').expect(200);
+        expect(response.body.data).toEqual({ user: 'ada' });
+        // Each read moves the sealed expiry forward, so the cookie is re-sealed and re-sent.
+        if (setCookieFor(response) !== undefined) resealed++;
+      }
+      expect(resealed).toBe(3);
+      vi.setSystemTime(T0 + 150_000);
+      expect((await agent.get('/read')).body.data).toEqual({});
+    });
+
     it('a tampered or expired cookie means an anonymous session', async () => {
       vi.useFakeTimers({ toFake: ['Date'] });
       vi.setSystemTime(T0);
