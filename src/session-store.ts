@@ -23,10 +23,19 @@ export class StoreConnections implements OnApplicationShutdown {
 
 const USAGE = 'SESSION_STORE must be memory, cookie, redis://host:port or postgres://user@host/db';
 
+/** SESSION_NEAR_CACHE: `1` turns on RedisStore's per-process near-cache; `0` or unset leaves it off. */
+function nearCacheFromEnv(env: NodeJS.ProcessEnv): boolean {
+  const value = env.SESSION_NEAR_CACHE;
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
+  throw new Error(`SESSION_NEAR_CACHE must be 1 or 0, got ${JSON.stringify(value)}`);
+}
+
 /**
  * The store named by SESSION_STORE: `memory` (the default), `cookie` (with SESSION_SECRET, at
- * least 32 bytes; several secrets comma-separated, newest first), a `redis://` URL or a
- * `postgres://` URL. Drivers are loaded only when asked for.
+ * least 32 bytes; several secrets comma-separated, newest first), a `redis://` URL (with
+ * SESSION_NEAR_CACHE=1 for the near-cache) or a `postgres://` URL. Drivers are loaded only
+ * when asked for.
  */
 export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, connections: StoreConnections): Promise<SessionStore> {
   if (spec === 'memory') return new MemoryStore();
@@ -38,11 +47,13 @@ export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, c
     return new CookieStore({ secret: secret.split(',') });
   }
   if (/^rediss?:\/\//.test(spec)) {
+    const localCache = nearCacheFromEnv(env);
     const { Redis } = await import('ioredis');
     // Fail fast while the server is away: the library answers 503 and recovers when it is back.
     const client = new Redis(spec, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     connections.add(() => client.quit());
-    return new RedisStore({ client });
+    // The store closes the subscriber connection it opens for the near-cache itself.
+    return new RedisStore({ client, localCache });
   }
   if (/^postgres(ql)?:\/\//.test(spec)) {
     const { default: pg } = await import('pg');

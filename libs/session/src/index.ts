@@ -52,3 +52,5 @@ export { SecurityDeniedFilter } from './security-denied.filter.js';
 export { CookieStore } from './stores/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
+// Scale-out: RedisStore's per-process near-cache.
+export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './stores/redis.store.js';

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import { parseStoredValue } from '../session-value.js';
+import { RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
 import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+
+export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './redis-near-cache.js';
 
 /** Options of `RedisStore`. */
 export interface RedisStoreOptions {
@@ -14,6 +18,19 @@ export interface RedisStoreOptions {
   client: Redis | Cluster;
   /** Prepended to every Redis key this store writes. Default: `'sess:'`. */
   prefix?: string;
+  /**
+   * Keep recently read sessions in this process's memory and serve reads from there with no
+   * round trip. Every write, touch and destroy (on any node using the same prefix) publishes
+   * an invalidation on the channel `<prefix>invalidate` from the same Lua script, so it leaves
+   * Redis before the write's reply; a separate subscriber connection drops the entry. A change
+   * is acknowledged once this node's own subscriber has received its invalidation, which Redis
+   * sends to every subscriber in the same pass: the staleness window on other nodes is the
+   * difference in delivery (typically well under a millisecond on one network). While the
+   * subscriber is not subscribed (disconnected, reconnecting, silent), the cache is emptied
+   * and every read goes to Redis. Changes made behind the store's back (a manual `DEL`) are not
+   * seen until `localCache.ttl`. `true` takes the defaults. Default: off.
+   */
+  localCache?: RedisLocalCacheOptions | boolean;
 }
 
 /** Hash field holding the creation time (ms since the epoch). Data fields all start with `d:`. */
@@ -84,8 +101,54 @@ function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
+/**
+ * Near-cache variants: the same change plus a PUBLISH of the invalidation, in one script, so the
+ * message is on its way before the reply is. ARGV[1] is the channel, ARGV[2] the message; the
+ * commit's own arguments follow (copied into a table, so the commit body is unchanged).
+ */
+const COMMIT_PUBLISH_SCRIPT = `
+local args = {}
+for i = 3, #ARGV do args[i - 2] = ARGV[i] end
+local function commit()
+${COMMIT_SCRIPT.replaceAll('ARGV', 'args')}
+end
+local result = commit()
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return result
+`;
+
+/** PEXPIRE (never creates a key) and the invalidation. ARGV: channel, message, ttl ms. */
+const TOUCH_PUBLISH_SCRIPT = `
+local result = redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return result
+`;
+
+/** DEL and the invalidation. ARGV: channel, message. */
+const DESTROY_PUBLISH_SCRIPT = `
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+`;
+
 const LOAD = script(LOAD_SCRIPT);
 const COMMIT = script(COMMIT_SCRIPT);
+const COMMIT_PUBLISH = script(COMMIT_PUBLISH_SCRIPT);
+const TOUCH_PUBLISH = script(TOUCH_PUBLISH_SCRIPT);
+const DESTROY_PUBLISH = script(DESTROY_PUBLISH_SCRIPT);
+
+/** A session as loaded, values still JSON text. */
+interface LoadedSession {
+  values: Map<string, string>;
+  createdAt: number;
+  /** PTTL in ms; negative when the key has no expiry. */
+  remaining: number;
+}
+
+/** Lets I/O callbacks already due (an invalidation that reached this process) run first. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function isNoScriptError(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
@@ -102,53 +165,167 @@ function asText(value: unknown): string {
  * refusing to recreate a session destroyed meanwhile). Every command names a single key, so
  * the store runs on Redis Cluster. Expiry is Redis's own TTL: no sweeping needed.
  *
+ * With `localCache`, reads of recently used sessions are answered from process memory and
+ * every change is broadcast as an invalidation (see `RedisStoreOptions.localCache`); the store
+ * then owns a subscriber connection and closes it at application shutdown.
+ *
  * ```ts
  * SessionModule.forRoot(new RedisStore({ client: new Redis(process.env.REDIS_URL) }))
  * ```
  */
-export class RedisStore extends SessionStore {
+export class RedisStore extends SessionStore implements OnApplicationShutdown {
   protected readonly client: Redis | Cluster;
   protected readonly prefix: string;
+  /** The near-cache, when `localCache` is on. */
+  private readonly nearCache: RedisNearCache | undefined;
 
   constructor(options: RedisStoreOptions) {
     super();
-    const { client, prefix = 'sess:' } = options ?? ({} as RedisStoreOptions);
+    const { client, prefix = 'sess:', localCache = false } = options ?? ({} as RedisStoreOptions);
     if (client === undefined || client === null || typeof (client as Redis).evalsha !== 'function') {
       throw new Error('RedisStore needs an ioredis client: new RedisStore({ client: new Redis(url) })');
     }
     if (typeof prefix !== 'string') {
       throw new Error(`RedisStore prefix must be a string, got ${typeof prefix}`);
     }
+    if (typeof localCache !== 'boolean' && (typeof localCache !== 'object' || localCache === null)) {
+      throw new Error(`RedisStore localCache must be true, false or an options object, got ${String(localCache)}`);
+    }
     this.client = client;
     this.prefix = prefix;
+    if (localCache !== false) {
+      this.nearCache = new RedisNearCache(client, prefix, localCache === true ? {} : localCache);
+    }
+  }
+
+  /** The near-cache's state (serving, entries, hits, misses), or `undefined` when it is off. */
+  get localCacheStatus(): RedisLocalCacheStatus | undefined {
+    return this.nearCache?.status();
   }
 
   async get(key: string): Promise<StoredSession | undefined> {
+    const cache = this.nearCache;
+    if (cache === undefined) return this.toSession(await this.load(key));
+    if (cache.isServing) {
+      // An invalidation that reached this process together with this request is applied first.
+      await nextTurn();
+      const hit = cache.read(key);
+      if (hit !== undefined) return hit;
+    }
+    const ticket = cache.begin(key, true);
+    let loaded: LoadedSession | undefined;
+    try {
+      loaded = await this.load(key);
+    } catch (error) {
+      cache.forget(ticket);
+      throw error;
+    }
+    // Handed out and cached as separate copies: the cache keeps the JSON text, the caller parsed values.
+    cache.loaded(ticket, loaded && new Map(loaded.values), loaded?.createdAt ?? 0, loaded?.remaining ?? 0);
+    return this.toSession(loaded);
+  }
+
+  async write(key: string, change: SessionWrite): Promise<boolean> {
+    const cache = this.nearCache;
+    if (cache === undefined) return this.commit(COMMIT, key, change, []);
+    const ticket = cache.begin(key, false);
+    const publication = cache.publication(key);
+    let applied: boolean;
+    try {
+      applied = await this.commit(COMMIT_PUBLISH, key, change, [cache.channel, publication.message]);
+    } catch (error) {
+      publication.cancel();
+      cache.forget(ticket);
+      throw error;
+    }
+    cache.wrote(ticket, change, applied);
+    await publication.echoed;
+    return applied;
+  }
+
+  async touch(key: string, ttl: number): Promise<boolean> {
+    const cache = this.nearCache;
+    const ms = Math.max(1, Math.ceil(ttl));
+    // PEXPIRE answers 0 for a missing key and never creates one.
+    if (cache === undefined) return (await this.client.pexpire(this.redisKey(key), ms)) === 1;
+    const ticket = cache.begin(key, false);
+    const publication = cache.publication(key);
+    let alive: boolean;
+    try {
+      alive = Number(await this.run(TOUCH_PUBLISH, key, [cache.channel, publication.message, String(ms)])) === 1;
+    } catch (error) {
+      publication.cancel();
+      cache.forget(ticket);
+      throw error;
+    }
+    cache.touched(ticket, ms, alive);
+    await publication.echoed;
+    return alive;
+  }
+
+  async destroy(key: string): Promise<void> {
+    const cache = this.nearCache;
+    if (cache === undefined) {
+      await this.client.del(this.redisKey(key));
+      return;
+    }
+    const ticket = cache.begin(key, false);
+    const publication = cache.publication(key);
+    try {
+      await this.run(DESTROY_PUBLISH, key, [cache.channel, publication.message]);
+    } catch (error) {
+      publication.cancel();
+      throw error;
+    } finally {
+      cache.forget(ticket);
+    }
+    await publication.echoed;
+  }
+
+  /** Closes the near-cache's subscriber (or unsubscribes one that was passed in). Never the client. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.nearCache?.close();
+  }
+
+  /** The Redis key of a session's hash. */
+  protected redisKey(key: string): string {
+    return this.prefix + key;
+  }
+
+  /** One round trip: the session's fields as JSON text, its creation time and remaining TTL. */
+  private async load(key: string): Promise<LoadedSession | undefined> {
     const reply = await this.run(LOAD, key, []);
     if (!Array.isArray(reply)) return undefined;
     const [ttl, flat] = reply as [unknown, unknown];
     if (!Array.isArray(flat)) return undefined;
-    const data = new Map<string, unknown>();
+    const values = new Map<string, string>();
     let createdAt: number | undefined;
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const field = asText(flat[i]);
       const value = asText(flat[i + 1]);
       if (field.startsWith(DATA_PREFIX)) {
-        data.set(field.slice(DATA_PREFIX.length), parseStoredValue(value));
+        values.set(field.slice(DATA_PREFIX.length), value);
       } else if (field === CREATED_FIELD) {
         createdAt = Number(value);
       }
     }
     // A hash without our creation stamp was not written by this store: not a session.
     if (createdAt === undefined || !Number.isFinite(createdAt)) return undefined;
-    const remaining = Number(ttl);
-    // PTTL -1 (no expiry) only happens if someone removed the TTL by hand; treat it as far away.
-    const expiresAt = remaining < 0 ? Number.MAX_SAFE_INTEGER : Date.now() + remaining;
-    return { data, createdAt, expiresAt };
+    return { values, createdAt, remaining: Number(ttl) };
   }
 
-  async write(key: string, change: SessionWrite): Promise<boolean> {
+  private toSession(loaded: LoadedSession | undefined): StoredSession | undefined {
+    if (loaded === undefined) return undefined;
+    const data = new Map<string, unknown>();
+    for (const [name, json] of loaded.values) data.set(name, parseStoredValue(json));
+    // PTTL -1 (no expiry) only happens if someone removed the TTL by hand; treat it as far away.
+    const expiresAt = loaded.remaining < 0 ? Number.MAX_SAFE_INTEGER : Date.now() + loaded.remaining;
+    return { data, createdAt: loaded.createdAt, expiresAt };
+  }
+
+  private async commit(code: Script, key: string, change: SessionWrite, head: string[]): Promise<boolean> {
     const args: string[] = [
+      ...head,
       change.mode === 'create' ? 'c' : 'u',
       String(Math.ceil(change.ttl)),
       String(change.createdAt),
@@ -158,23 +335,8 @@ export class RedisStore extends SessionStore {
     args.push(String(deleted.length));
     for (const name of deleted) args.push(DATA_PREFIX + name);
     for (const [name, value] of change.set) args.push(DATA_PREFIX + name, JSON.stringify(value));
-    const reply = await this.run(COMMIT, key, args);
+    const reply = await this.run(code, key, args);
     return Number(reply) === 1;
-  }
-
-  async touch(key: string, ttl: number): Promise<boolean> {
-    // PEXPIRE answers 0 for a missing key and never creates one.
-    const reply = await this.client.pexpire(this.redisKey(key), Math.max(1, Math.ceil(ttl)));
-    return reply === 1;
-  }
-
-  async destroy(key: string): Promise<void> {
-    await this.client.del(this.redisKey(key));
-  }
-
-  /** The Redis key of a session's hash. */
-  protected redisKey(key: string): string {
-    return this.prefix + key;
   }
 
   /** EVALSHA, falling back to EVAL (which also caches the script) when Redis does not know it. */
