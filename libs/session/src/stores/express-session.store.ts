@@ -13,6 +13,10 @@ export interface ExpressSessionStoreLike {
   get(sid: string, callback: (error: unknown, session?: object | null) => void): void;
   set(sid: string, session: object, callback?: (error?: unknown) => void): void;
   destroy(sid: string, callback?: (error?: unknown) => void): void;
+  /**
+   * Not called: the adapter extends a session by writing it again with `set` (see
+   * `ExpressSessionStoreAdapter.touch`). Kept so any connect-style store type-checks.
+   */
   touch?(sid: string, session: object, callback?: (error?: unknown) => void): void;
   /** Called at application shutdown when present (some stores keep timers or connections). */
   close?(): unknown;
@@ -74,6 +78,11 @@ function record(createdAt: number, data: ReadonlyMap<string, unknown>, now: numb
  * make a whole-object store atomic: two nodes committing to one session at the same time can
  * lose one of the two writes, and a node that read a session just before another node
  * destroyed it can write it back. Use `RedisStore` or `PostgresStore` where that matters.
+ *
+ * Sliding the idle timeout rewrites the whole record (with its new `cookie.expires`) instead
+ * of calling the wrapped store's `touch`, because connect-redis and connect-pg-simple only
+ * extend their own TTL there. So with this adapter a read that slides the timeout costs one
+ * whole-record write, where `RedisStore` and `PostgresStore` only extend a TTL.
  */
 export class ExpressSessionStoreAdapter extends SessionStore implements OnApplicationShutdown {
   private readonly lock = new KeyLock();
@@ -117,18 +126,19 @@ export class ExpressSessionStoreAdapter extends SessionStore implements OnApplic
     });
   }
 
+  /**
+   * Extends the session by rewriting its whole record with `set`, never through the wrapped
+   * store's `touch`: connect-redis and connect-pg-simple touch only their own TTL / `expire`
+   * column and leave the stored `cookie.expires`, which is what this adapter judges expiry by,
+   * so a session kept alive that way would still end at its first expiry.
+   */
   touch(key: string, ttl: number): Promise<boolean> {
     return this.lock.run(key, async () => {
       const now = Date.now();
       const found = await this.read(key, now);
       if (found === undefined) return false;
       const next = record(found.createdAt, new Map(Object.entries(found.data)), now, ttl);
-      const touch = this.wrapped.touch;
-      if (typeof touch === 'function') {
-        await this.call<void>((done) => touch.call(this.wrapped, key, next, done));
-      } else {
-        await this.call<void>((done) => this.wrapped.set(key, next, done));
-      }
+      await this.call<void>((done) => this.wrapped.set(key, next, done));
       return true;
     });
   }
