@@ -1,8 +1,12 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import request from 'supertest';
 import { type NovaStoreBackend, fromNovaStore } from '@novanest/session';
-import { runStoreContract, serviceUrl } from './support/store-contract.js';
+import { cookieValue } from './support/cookies.js';
+import { PLATFORMS, startApp } from './support/platforms.js';
+import { appModule, runStoreContract, serviceUrl, sleep, storeKeyOf } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 /**
@@ -75,6 +79,9 @@ const redisBackend = (redis: Redis, prefix: string): NovaStoreBackend => ({
     if (key === undefined) await redis.del(`${prefix}${id}`);
     else await redis.hdel(`${prefix}${id}`, key);
   },
+  async expire(id, ttlMs) {
+    await redis.pexpire(`${prefix}${id}`, ttlMs);
+  },
 });
 
 runStoreContract({
@@ -117,4 +124,76 @@ runStoreContract({
       },
     };
   },
+});
+
+/** A `MapBackend` that also implements the optional `expire`, and records its calls. */
+class ExpiringMapBackend extends MapBackend {
+  readonly expireCalls: { id: string; ttlMs: number }[] = [];
+
+  async expire(id: string, ttlMs: number): Promise<void> {
+    this.expireCalls.push({ id, ttlMs });
+  }
+}
+
+describe.each(PLATFORMS)('nova-style backend expire() on %s', (platform) => {
+  it('is called with the session ttl in milliseconds on create, update and touch', async () => {
+    const backend = new ExpiringMapBackend();
+    const app = await startApp(platform, appModule(fromNovaStore(backend), { idleTimeout: 60, absoluteTimeout: 3600, rolling: true }));
+    try {
+      const server = app.getHttpServer();
+      const created = await request(server).post('/set').send({ key: 'a', value: 1 });
+      expect(created.status).toBe(200);
+      const id = cookieValue(created) as string;
+      const key = storeKeyOf(id);
+      expect(backend.expireCalls).toHaveLength(1);
+
+      const updated = await request(server).post('/set').send({ key: 'b', value: 2 }).set('Cookie', `session_id=${id}`);
+      expect(updated.status).toBe(200);
+      expect(backend.expireCalls).toHaveLength(2);
+
+      // A read that changes nothing slides the idle timeout (`rolling`: on every request): a touch.
+      const read = await request(server).get('/all').set('Cookie', `session_id=${id}`);
+      expect(read.status).toBe(200);
+      expect(backend.expireCalls).toHaveLength(3);
+
+      for (const call of backend.expireCalls) {
+        expect(call.id).toBe(key);
+        // The idle timeout (60 s) in ms, as computed a moment before the call.
+        expect(call.ttlMs).toBeGreaterThan(59_000);
+        expect(call.ttlMs).toBeLessThanOrEqual(60_000);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe.each(PLATFORMS)('the documented Redis backend on %s', (platform) => {
+  let redis: Redis;
+  let app: INestApplication;
+  const prefix = `nova-abandoned:${randomBytes(6).toString('hex')}:`;
+
+  beforeAll(async () => {
+    redis = new Redis(serviceUrl('redis'));
+    app = await startApp(platform, appModule(fromNovaStore(redisBackend(redis, prefix)), { idleTimeout: 1 }));
+  });
+  afterAll(async () => {
+    await app?.close();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('lets Redis delete a session that is never visited again (PEXPIRE)', async () => {
+    const created = await request(app.getHttpServer()).post('/set').send({ key: 'a', value: 'x' });
+    expect(created.status).toBe(200);
+    const key = `${prefix}${storeKeyOf(cookieValue(created) as string)}`;
+    expect(await redis.exists(key)).toBe(1);
+    const ttl = await redis.pttl(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1000);
+    // Nobody reads the session again: only the backend's own expiry can remove it.
+    await sleep(1300);
+    expect(await redis.exists(key)).toBe(0);
+  });
 });

@@ -13,8 +13,13 @@ import { SessionStore, type SessionWrite, type StoredSession } from './session.s
  * plus one bookkeeping field `m`). Values are JSON values: store them as they are or as
  * `JSON.stringify` text, and give back what you were given.
  *
+ * Implement `expire` whenever the backend can expire records by itself (Redis `PEXPIRE`, a TTL
+ * index, an `expires_at` column you sweep). Without it the adapter still refuses an expired
+ * session, but only when that session is read again: the records of a session that is never
+ * visited again (a closed browser, a bot) stay in the backend for good.
+ *
  * ```ts
- * // Nova's Redis example, in TypeScript.
+ * // Nova's Redis example, in TypeScript, plus expiry.
  * const redisBackend = (redis: Redis): NovaStoreBackend => ({
  *   async getValue(id, key) {
  *     const json = await redis.hget(`nova:${id}`, key);
@@ -27,6 +32,9 @@ import { SessionStore, type SessionWrite, type StoredSession } from './session.s
  *     if (key === undefined) await redis.del(`nova:${id}`);
  *     else await redis.hdel(`nova:${id}`, key);
  *   },
+ *   async expire(id, ttlMs) {
+ *     await redis.pexpire(`nova:${id}`, ttlMs);
+ *   },
  * });
  * SessionModule.forRoot(fromNovaStore(redisBackend(new Redis())));
  * ```
@@ -38,6 +46,16 @@ export interface NovaStoreBackend {
   setValue(id: string, key: string, value: unknown): Promise<void> | void;
   /** Removes one key of session `id`, or, without `key`, the whole session. Never an error when absent. */
   deleteValue(id: string, key?: string): Promise<void> | void;
+  /**
+   * Optional. Makes every record of session `id` disappear `ttlMs` milliseconds from now (a
+   * later deadline replaces an earlier one), e.g. `redis.pexpire(key, ttlMs)`. Called after
+   * each write that creates or changes the session and after each touch (a read that slides
+   * the idle timeout), once the values and the bookkeeping are written, with the session's
+   * remaining lifetime: the idle timeout, capped by what is left of the absolute timeout.
+   * Rounding up (to whole seconds, say) is fine; expiring earlier than asked ends sessions
+   * early. When absent, records of sessions that are never visited again are never removed.
+   */
+  expire?(id: string, ttlMs: number): Promise<void> | void;
   /** Called once at application start (Nest `onModuleInit`). */
   start?(): Promise<void> | void;
   /** Called once at application shutdown. */
@@ -82,7 +100,8 @@ function copyJson(value: unknown): unknown {
  * other's writes, and a write after a destroy finds no session and writes nothing. Across
  * nodes a four-function backend offers no atomic step, so two nodes committing to the same
  * session at the same instant can lose a key from the list; use `RedisStore` or
- * `PostgresStore` for that.
+ * `PostgresStore` for that. Expiry is enforced here on every read; the backend deletes
+ * abandoned sessions only if it implements `expire`.
  */
 export class NovaStore extends SessionStore implements OnModuleInit, OnApplicationShutdown {
   private readonly lock = new KeyLock();
@@ -142,6 +161,7 @@ export class NovaStore extends SessionStore implements OnModuleInit, OnApplicati
         expiresAt: now + change.ttl,
         keys: [...keys],
       } satisfies NovaMeta);
+      await this.backend.expire?.(key, change.ttl);
       return true;
     });
   }
@@ -152,6 +172,7 @@ export class NovaStore extends SessionStore implements OnModuleInit, OnApplicati
       const meta = await this.liveMeta(key, now);
       if (meta === undefined) return false;
       await this.backend.setValue(key, META_FIELD, { ...meta, expiresAt: now + ttl } satisfies NovaMeta);
+      await this.backend.expire?.(key, ttl);
       return true;
     });
   }
@@ -174,7 +195,10 @@ export class NovaStore extends SessionStore implements OnModuleInit, OnApplicati
   }
 }
 
-/** Wraps a store written to Nova's four-function behaviour into a `SessionStore`. */
+/**
+ * Wraps a store written to Nova's four-function behaviour (plus the optional `expire`, which
+ * lets the backend delete abandoned sessions) into a `SessionStore`.
+ */
 export function fromNovaStore(backend: NovaStoreBackend): NovaStore {
   return new NovaStore(backend);
 }
