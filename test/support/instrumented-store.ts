@@ -42,7 +42,7 @@ export class InstrumentedStore extends SessionStore {
     return this.inner.touch(key, ttl);
   }
 
-  async destroy(key: string): Promise<void> {
+  async destroy(key: string): Promise<boolean> {
     this.enter('destroy');
     return this.inner.destroy(key);
   }

@@ -53,7 +53,7 @@ class RecordingStore extends SessionStore {
     return this.inner.touch(key, ttl);
   }
 
-  destroy(key: string): Promise<void> {
+  destroy(key: string): Promise<boolean | void> {
     this.calls.push({ op: 'destroy', key });
     return this.inner.destroy(key);
   }

@@ -74,8 +74,14 @@ export class SessionHandle implements Session {
   private incomingFlash: Record<string, unknown> = {};
   /** Flash messages for the next request. */
   private outgoingFlash: Record<string, unknown> | undefined;
-  /** Store keys to remove before anything else is written (destroyed or regenerated away). */
-  private readonly doomed: string[] = [];
+  /**
+   * Store keys to remove before anything else is written (destroyed or regenerated away).
+   * `moving`: the data goes on under a new id, which must not happen if the old record was
+   * already gone (a concurrent logout destroyed it).
+   */
+  private readonly doomed: Array<{ key: string; moving: boolean }> = [];
+  /** Bumped whenever the handle starts over under a new id: stale async work checks it. */
+  private generation = 0;
   private destroyed = false;
   private dropped = false;
   private ignoring = false;
@@ -87,8 +93,6 @@ export class SessionHandle implements Session {
   private writing: Promise<void> = Promise.resolve();
   private finalizing: Promise<void> | undefined;
   private outcome: Outcome = 'open';
-  /** The response gate already answered a store failure with 503. */
-  failureAnswered = false;
 
   constructor(
     private readonly deps: SessionHandleDeps,
@@ -139,7 +143,7 @@ export class SessionHandle implements Session {
     this.assertOpen();
     // Validate and copy before any I/O: a refused value leaves nothing staged.
     const copy = cloneSessionValue(key, value);
-    await this.ensureLoaded();
+    if (!(await this.loadedUnchanged())) return;
     const had = this.values.has(key);
     const previous = this.values.get(key);
     const previousStaged = this.staged.get(key);
@@ -156,7 +160,7 @@ export class SessionHandle implements Session {
   async delete(key: string): Promise<void> {
     assertUserKey(key);
     this.assertOpen();
-    await this.ensureLoaded();
+    if (!(await this.loadedUnchanged())) return;
     this.values.delete(key);
     this.staged.set(key, REMOVED);
   }
@@ -169,7 +173,7 @@ export class SessionHandle implements Session {
 
   async clear(): Promise<void> {
     this.assertOpen();
-    await this.ensureLoaded();
+    if (!(await this.loadedUnchanged())) return;
     this.values.clear();
     this.staged.clear();
     this.clearStaged = true;
@@ -180,7 +184,7 @@ export class SessionHandle implements Session {
   async destroy(): Promise<void> {
     this.assertOpen();
     // No load needed: whatever the store holds under this id goes.
-    if (this.sealer === undefined && (this.exists || !this.trusted)) this.doomed.push(this.storeKey());
+    if (this.sealer === undefined && (this.exists || !this.trusted)) this.doomed.push({ key: this.storeKey(), moving: false });
     this.startOver();
     this.destroyed = true;
   }
@@ -192,8 +196,10 @@ export class SessionHandle implements Session {
 
   async regenerate(): Promise<void> {
     this.assertOpen();
+    const generation = this.generation;
     await this.ensureLoaded();
-    if (this.sealer === undefined && this.exists) this.doomed.push(this.storeKey());
+    if (generation !== this.generation) return;
+    if (this.sealer === undefined && this.exists) this.doomed.push({ key: this.storeKey(), moving: true });
     const kept = this.values;
     const flash = this.outgoingFlash;
     this.startOver();
@@ -206,7 +212,7 @@ export class SessionHandle implements Session {
     assertSessionKey(key);
     this.assertOpen();
     const copy = cloneSessionValue(key, value);
-    await this.ensureLoaded();
+    if (!(await this.loadedUnchanged())) return;
     const previous = this.outgoingFlash;
     this.stageFlash({ ...previous, [key]: copy });
     this.refuseOversizedCookie(() => {
@@ -241,6 +247,26 @@ export class SessionHandle implements Session {
   finalize(status: number): Promise<void> {
     this.finalizing ??= this.runFinalize(status);
     return this.finalizing;
+  }
+
+  /**
+   * Settles at once, without waiting, when the request left nothing to do in the store (the
+   * session was not used, or only read with no touch due). Lets the response go out unheld.
+   * Resolves `false` when there is work, which `finalize` then does.
+   */
+  settleIfIdle(status: number): boolean {
+    if (this.finalizing !== undefined) return this.isSettled;
+    const idle =
+      this.loading === undefined &&
+      this.doomed.length === 0 &&
+      this.staged.size === 0 &&
+      !this.clearStaged &&
+      !(this.loaded && this.exists && this.sealer === undefined && this.touchDue(Date.now())) &&
+      !(this.sealer !== undefined && this.exists && (this.deps.options.rolling || this.touchDue(Date.now())));
+    if (!idle) return false;
+    this.outcome = status >= 500 ? 'discarded' : 'committed';
+    this.finalizing = Promise.resolve();
+    return true;
   }
 
   /**
@@ -338,6 +364,7 @@ export class SessionHandle implements Session {
 
   /** Forgets the current id and data: what follows starts a new session under a new id. */
   private startOver(): void {
+    this.generation++;
     this.currentId = generateSessionId();
     this.currentKey = undefined;
     this.trusted = true;
@@ -361,6 +388,18 @@ export class SessionHandle implements Session {
     return this.currentKey;
   }
 
+  /**
+   * Loads the session; resolves `false` when `destroy()` or `regenerate()` ran meanwhile, so a
+   * change aimed at the old session is not applied to the new one (it is dropped).
+   */
+  private async loadedUnchanged(): Promise<boolean> {
+    const generation = this.generation;
+    await this.ensureLoaded();
+    if (generation === this.generation) return true;
+    this.deps.logger.debug('A session change raced destroy() or regenerate() in the same request; dropped');
+    return false;
+  }
+
   private ensureLoaded(): Promise<void> {
     if (this.loaded) return Promise.resolve();
     this.loading ??= this.loadFromStore();
@@ -380,7 +419,7 @@ export class SessionHandle implements Session {
     // destroy() or regenerate() ran meanwhile: this answer is about an id we no longer hold.
     if (this.currentId !== id) return;
     if (record !== undefined && this.isPastAbsoluteTimeout(record)) {
-      this.doomed.push(key);
+      this.doomed.push({ key, moving: false });
       record = undefined;
     }
     if (record !== undefined && record.expiresAt > Date.now()) this.adopt(record);
@@ -444,9 +483,22 @@ export class SessionHandle implements Session {
 
   private async destroyDoomed(): Promise<void> {
     while (this.doomed.length > 0) {
-      await this.call('destroy', () => this.deps.store.destroy(this.doomed[0]));
+      const { key, moving } = this.doomed[0];
+      const removed = await this.call('destroy', () => this.deps.store.destroy(key));
       this.doomed.shift();
+      if (moving && removed === false) this.lostToConcurrentDestroy();
     }
+  }
+
+  /**
+   * The session was destroyed by another request (a logout) while this one used it: the
+   * destroy wins. Nothing is written, the cookie is expired, and nothing comes back.
+   */
+  private lostToConcurrentDestroy(): void {
+    this.deps.logger.debug('Session was destroyed during the request; its changes are dropped');
+    this.startOver();
+    this.destroyed = true;
+    this.dropped = true;
   }
 
   private async writeCreate(now: number): Promise<void> {
@@ -488,11 +540,7 @@ export class SessionHandle implements Session {
         this.deps.store.write(this.storeKey(), { mode: 'update', set, delete: removed, clear, createdAt: this.createdAt, ttl }),
       );
       if (!written) {
-        // Destroyed by a concurrent request (logout): the destroy wins, nothing comes back.
-        this.deps.logger.debug('Session was destroyed during the request; its changes are dropped');
-        this.exists = false;
-        this.destroyed = true;
-        this.values = new Map();
+        this.lostToConcurrentDestroy();
         return;
       }
     }

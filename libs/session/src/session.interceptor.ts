@@ -1,53 +1,25 @@
-import {
-  type CallHandler,
-  type ExecutionContext,
-  HttpException,
-  Injectable,
-  type NestInterceptor,
-} from '@nestjs/common';
-import { type Observable, catchError, defer, mergeMap } from 'rxjs';
+import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
+import type { Observable } from 'rxjs';
 import type { HttpRequestLike, HttpResponseLike } from './http/http-adapter.js';
-import { SessionManager, isLiveSession } from './session.manager.js';
-
-function statusOf(error: unknown): number {
-  return error instanceof HttpException ? error.getStatus() : 500;
-}
+import { SessionManager } from './session.manager.js';
 
 /**
- * Nova's stream handler as a Nest interceptor (registered globally by `SessionModule`): every
- * visitor of a route gets a session cookie, and the request's session changes are committed
- * once, before the response leaves. A handler that fails with a 5xx commits nothing; one that
- * fails with a 4xx commits what it staged. When the store cannot answer, the response is a 503.
+ * Nova's stream handler as a Nest interceptor (registered globally by `SessionModule`): it
+ * gives every request on a route its session (created without store I/O) and sets up the
+ * commit. The commit itself happens when the response starts to leave, with the status the
+ * response really carries (see the response gate): whatever a handler, an exception filter or
+ * another interceptor decides, a 2xx/3xx/4xx response commits the request's session changes
+ * before it is sent, a 5xx commits nothing, and a commit the store refuses becomes a 503.
  */
 @Injectable()
 export class SessionInterceptor implements NestInterceptor {
   constructor(protected readonly sessions: SessionManager) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http') return next.handle();
-    const http = context.switchToHttp();
-    const session = this.sessions.attach(
-      http.getRequest<HttpRequestLike>(),
-      http.getResponse<HttpResponseLike>(),
-    );
-    if (!isLiveSession(session)) return next.handle();
-
-    return next.handle().pipe(
-      catchError((error: unknown) =>
-        defer(async () => {
-          await session.finalize(statusOf(error));
-          throw error;
-        }),
-      ),
-      mergeMap(async (value) => {
-        try {
-          await session.finalize(200);
-        } catch (error) {
-          // An @Res() handler's response was already answered with 503 by the response gate.
-          if (!session.failureAnswered) throw error;
-        }
-        return value;
-      }),
-    );
+    if (context.getType() === 'http') {
+      const http = context.switchToHttp();
+      this.sessions.attach(http.getRequest<HttpRequestLike>(), http.getResponse<HttpResponseLike>());
+    }
+    return next.handle();
   }
 }

@@ -2,13 +2,13 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 /** What the gate needs from the request's session. */
 export interface GatedSession {
-  readonly isSettled: boolean;
+  /** Settles at once when nothing is left to write; `false` when `finalize` must run. */
+  settleIfIdle(status: number): boolean;
   finalize(status: number): Promise<void>;
   setCookieHeaders(): string[];
-  failureAnswered: boolean;
 }
 
-type Method = 'writeHead' | 'write' | 'end';
+type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 interface HeldCall {
   method: Method;
   args: unknown[];
@@ -19,6 +19,9 @@ const STORE_DOWN_BODY = JSON.stringify({
   message: 'Session store unavailable; please retry shortly.',
   error: 'Service Unavailable',
 });
+
+/** Headers that describe the held response itself; a 503 in its place must not carry them. */
+const RESPONSE_HEADERS = /^(set-cookie|location|content-[a-z-]+|etag|last-modified|transfer-encoding)$/i;
 
 /** Adds our Set-Cookie values to what the response already carries, keeping the others. */
 function addSetCookies(res: ServerResponse, args: unknown[], cookies: string[]): void {
@@ -42,23 +45,41 @@ function toList(value: unknown): string[] {
   return Array.isArray(value) ? value.map(String) : [String(value)];
 }
 
+function statusOf(method: Method, args: unknown[], res: ServerResponse): number {
+  return method === 'writeHead' && typeof args[0] === 'number' ? args[0] : res.statusCode;
+}
+
 /**
- * Holds the response until the session is committed. Express and Fastify both end in Node's
- * `writeHead`/`write`/`end`, so patching those three on the raw response covers every way a
- * response leaves: a returned value, an exception filter, a redirect from an `@Res()` handler.
- * When the interceptor has already committed, the gate only adds the cookie and steps aside;
- * otherwise it queues the calls, commits, then replays them, so a client that follows a
- * redirect always finds the data. If the commit fails it answers 503 instead.
+ * Commits the session when the response starts to leave, with the status it actually carries,
+ * and holds the response until then. Express and Fastify both end in Node's `writeHead`,
+ * `write`, `end` (and `flushHeaders` for streams such as SSE), so patching those on the raw
+ * response covers every way a response leaves: a returned value, an exception filter (whatever
+ * status it picks), a redirect from an `@Res()` handler, a stream.
+ *
+ * A response whose session has nothing to write goes out at once. Otherwise its calls are
+ * queued, the session is committed (a 5xx commits nothing), and the calls are replayed with
+ * the session cookie added, so a client that follows a redirect always finds the data. If the
+ * commit fails, the client gets a 503 instead of the held response: never a success that did
+ * not persist.
  */
 export function gateResponse(res: ServerResponse, session: GatedSession): void {
-  const original = { writeHead: res.writeHead, write: res.write, end: res.end };
+  const original = {
+    writeHead: res.writeHead,
+    write: res.write,
+    end: res.end,
+    flushHeaders: res.flushHeaders,
+  };
   const held: HeldCall[] = [];
 
   const restore = (): void => {
     res.writeHead = original.writeHead;
     res.write = original.write;
     res.end = original.end;
+    res.flushHeaders = original.flushHeaders;
   };
+
+  const invoke = (call: HeldCall): unknown =>
+    (original[call.method] as (...args: unknown[]) => unknown).apply(res, call.args);
 
   const replay = (): void => {
     restore();
@@ -66,20 +87,33 @@ export function gateResponse(res: ServerResponse, session: GatedSession): void {
     const head = calls.find((call) => call.method === 'writeHead');
     addSetCookies(res, head?.args ?? [], session.setCookieHeaders());
     for (const call of calls) {
-      (original[call.method] as (...args: unknown[]) => unknown).apply(res, call.args);
+      // A second writeHead (Node's implicit one) after the headers left would throw.
+      if (call.method === 'writeHead' && res.headersSent) continue;
+      invoke(call);
     }
+    // Writers that saw `false` from a held write wait for this.
+    res.emit('drain');
   };
 
   const answerFailure = (): void => {
     restore();
+    const head = held.find((call) => call.method === 'writeHead');
     held.length = 0;
-    session.failureAnswered = true;
     if (res.headersSent) {
       // Too late for a status line: cut the response so the client cannot take it as a success.
       res.destroy();
       return;
     }
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    // Headers the platform passed straight to writeHead (Fastify does) still apply to the 503.
+    const passed = head?.args[head.args.length - 1];
+    if (head !== undefined && head.args.length > 1 && typeof passed === 'object' && passed !== null && !Array.isArray(passed)) {
+      for (const [name, value] of Object.entries(passed as OutgoingHttpHeaders)) {
+        if (value !== undefined) res.setHeader(name, value);
+      }
+    }
+    for (const name of res.getHeaderNames()) {
+      if (RESPONSE_HEADERS.test(name)) res.removeHeader(name);
+    }
     res.statusCode = 503;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(STORE_DOWN_BODY));
@@ -88,23 +122,25 @@ export function gateResponse(res: ServerResponse, session: GatedSession): void {
 
   const hold = (method: Method) =>
     function (this: ServerResponse, ...args: unknown[]): unknown {
-      // Settled before anything was held (the interceptor committed): step aside. Once calls
-      // are held, later ones queue behind them even if the session settles meanwhile.
-      if (session.isSettled && held.length === 0) {
+      if (held.length === 0 && session.settleIfIdle(statusOf(method, args, res))) {
         restore();
         addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
-        return (original[method] as (...a: unknown[]) => unknown).apply(res, args);
+        return invoke({ method, args });
       }
       const first = held.length === 0;
       held.push({ method, args });
       if (first) {
-        const status = method === 'writeHead' && typeof args[0] === 'number' ? args[0] : res.statusCode;
-        session.finalize(status).then(replay, answerFailure);
+        session
+          .finalize(statusOf(method, args, res))
+          .then(replay, answerFailure)
+          .catch((error: unknown) => res.destroy(error instanceof Error ? error : undefined));
       }
-      return method === 'write' ? true : res;
+      if (method === 'write') return false;
+      return method === 'flushHeaders' ? undefined : res;
     };
 
   res.writeHead = hold('writeHead') as ServerResponse['writeHead'];
   res.write = hold('write') as ServerResponse['write'];
   res.end = hold('end') as ServerResponse['end'];
+  res.flushHeaders = hold('flushHeaders') as ServerResponse['flushHeaders'];
 }

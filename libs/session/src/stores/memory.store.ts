@@ -94,8 +94,10 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return true;
   }
 
-  async destroy(key: string): Promise<void> {
+  async destroy(key: string): Promise<boolean> {
+    const live = this.live(key, Date.now()) !== undefined;
     this.entries.delete(key);
+    return live;
   }
 
   /** Stops the sweep timer and drops every session; a later write starts afresh. */

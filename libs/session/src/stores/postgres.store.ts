@@ -157,7 +157,7 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
         `expires_at = ${ttl.replace('$TTL', '$5')} ` +
         `WHERE key = $1 AND expires_at > now()`,
       touch: `UPDATE ${t} SET expires_at = ${ttl.replace('$TTL', '$2')} WHERE key = $1 AND expires_at > now()`,
-      destroy: `DELETE FROM ${t} WHERE key = $1`,
+      destroy: `DELETE FROM ${t} WHERE key = $1 RETURNING expires_at > now() AS live`,
       prune: `DELETE FROM ${t} WHERE expires_at <= now()`,
     };
   }
@@ -209,8 +209,9 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     return result.rowCount === 1;
   }
 
-  async destroy(key: string): Promise<void> {
-    await this.query(this.sql.destroy, [key]);
+  async destroy(key: string): Promise<boolean> {
+    const result = await this.query(this.sql.destroy, [key]);
+    return result.rows.some((row: { live?: unknown }) => row.live === true);
   }
 
   /** Deletes every expired row now; resolves with how many went. */

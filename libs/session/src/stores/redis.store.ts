@@ -126,9 +126,9 @@ return result
 
 /** DEL and the invalidation. ARGV: channel, message. */
 const DESTROY_PUBLISH_SCRIPT = `
-redis.call('DEL', KEYS[1])
+local removed = redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1
+return removed
 `;
 
 const LOAD = script(LOAD_SCRIPT);
@@ -263,16 +263,17 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     return alive;
   }
 
-  async destroy(key: string): Promise<void> {
+  async destroy(key: string): Promise<boolean> {
     const cache = this.nearCache;
     if (cache === undefined) {
-      await this.client.del(this.redisKey(key));
-      return;
+      // Redis expires keys itself, so a key that is still there is a live session.
+      return (await this.client.del(this.redisKey(key))) > 0;
     }
     const ticket = cache.begin(key, false);
     const publication = cache.publication(key);
+    let removed: unknown;
     try {
-      await this.run(DESTROY_PUBLISH, key, [cache.channel, publication.message]);
+      removed = await this.run(DESTROY_PUBLISH, key, [cache.channel, publication.message]);
     } catch (error) {
       publication.cancel();
       throw error;
@@ -280,6 +281,7 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
       cache.forget(ticket);
     }
     await publication.echoed;
+    return Number(removed) > 0;
   }
 
   /** Closes the near-cache's subscriber (or unsubscribes one that was passed in). Never the client. */

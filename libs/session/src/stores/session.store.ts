@@ -48,6 +48,10 @@ export abstract class SessionStore {
   /** Extends a live session's expiry to `ttl` ms from now. Resolves `false` when it is gone. */
   abstract touch(key: string, ttl: number): Promise<boolean>;
 
-  /** Removes a session. Removing a session that does not exist is not an error. */
-  abstract destroy(key: string): Promise<void>;
+  /**
+   * Removes a session. Removing a session that does not exist is not an error. Resolves `true`
+   * when a live session was removed and `false` when there was none; a store that cannot tell
+   * resolves nothing. `regenerate()` relies on the answer to notice a concurrent logout.
+   */
+  abstract destroy(key: string): Promise<boolean | void>;
 }
