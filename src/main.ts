@@ -26,7 +26,7 @@ async function createApp(): Promise<INestApplication> {
 async function bootstrap(): Promise<void> {
   const app = await createApp();
   app.enableShutdownHooks();
-  await app.listen(portFromEnv(), '0.0.0.0');
+  await app.listen(portFromEnv(), process.env.HOST ?? '0.0.0.0');
   new Logger('Demo').log(`Listening on ${await app.getUrl()}`);
 }
 

@@ -32,6 +32,21 @@ function nearCacheFromEnv(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
+ * Waits for a new Redis client to connect, so the first requests do not meet an offline
+ * client; gives up after `ms` and starts anyway (requests then get 503 until Redis is up).
+ */
+async function readyOrTimeout(client: { status: string; once(event: 'ready', listener: () => void): unknown }, ms: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
  * The store named by SESSION_STORE: `memory` (the default), `cookie` (with SESSION_SECRET, at
  * least 32 bytes; several secrets comma-separated, newest first), a `redis://` URL (with
  * SESSION_NEAR_CACHE=1 for the near-cache) or a `postgres://` URL. Drivers are loaded only
@@ -52,6 +67,7 @@ export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, c
     // Fail fast while the server is away: the library answers 503 and recovers when it is back.
     const client = new Redis(spec, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     connections.add(() => client.quit());
+    await readyOrTimeout(client, 2000);
     // The store closes the subscriber connection it opens for the near-cache itself.
     return new RedisStore({ client, localCache });
   }
