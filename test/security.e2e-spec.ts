@@ -116,6 +116,24 @@ class ResultsController {
     return { ran: ran('redirect-303') };
   }
 
+  @Get('redirect-unicode-query')
+  @Security(() => redirectTo('/login?next=/→'))
+  redirectUnicodeQuery() {
+    return { ran: ran('redirect-unicode-query') };
+  }
+
+  @Get('redirect-unicode-path')
+  @Security(() => redirectTo('/café'))
+  redirectUnicodePath() {
+    return { ran: ran('redirect-unicode-path') };
+  }
+
+  @Get('deny-unicode-header')
+  @Security(() => deny({ status: 403, headers: { 'X-Note': '→' } }))
+  denyUnicodeHeader() {
+    return { ran: ran('deny-unicode-header') };
+  }
+
   @Get('throw')
   @Security(() => {
     throw new Error('boom: users table missing');
@@ -528,6 +546,30 @@ describe.each(PLATFORMS)('security results on %s', (platform) => {
     expect(seeOther.status).toBe(303);
     expect(seeOther.headers.location).toBe('/elsewhere?from=r');
     expect(runsOf('redirect-303')).toBe(0);
+  });
+
+  it.each([
+    ['/r/redirect-unicode-query', '/login?next=/%E2%86%92'],
+    ['/r/redirect-unicode-path', '/caf%C3%A9'],
+  ])('redirectTo() percent-encodes non-ASCII the same on every platform (%s)', async (route, location) => {
+    const response = await request(server).get(route);
+    expect(response.status).toBe(302);
+    expect(response.headers.location).toBe(location);
+    expect(runsOf(route.slice(3))).toBe(0);
+    expect(errors).not.toHaveBeenCalled();
+  });
+
+  it('deny() with a non-ASCII header value is the logged 500 of a failing security function', async () => {
+    const response = await request(server).get('/r/deny-unicode-header').set('Accept', 'application/json');
+    expect(response.status).toBe(500);
+    expect(response.body).toEqual({ statusCode: 500, message: 'Security check failed', error: 'Internal Server Error' });
+    expect(response.headers['x-note']).toBeUndefined();
+    expect(runsOf('deny-unicode-header')).toBe(0);
+    expect(errors).toHaveBeenCalledTimes(1);
+    expect(errors).toHaveBeenCalledWith(
+      expect.stringMatching(/^Security of ResultsController\.denyUnicodeHeader threw: deny\(\): header X-Note must be /),
+      expect.any(String),
+    );
   });
 
   it.each(['throw', 'reject', 'throw-string'])(

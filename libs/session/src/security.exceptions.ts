@@ -1,6 +1,6 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import type { SecurityDenialBody } from './security.results.js';
+import { type SecurityDenialBody, encodeRedirectUrl } from './security.results.js';
 
 /** Options of `SecurityDeniedException`. */
 export interface SecurityDeniedOptions {
@@ -57,13 +57,18 @@ export class SessionUnauthorizedException extends SecurityDeniedException {
   }
 }
 
-/** The security function sent the client elsewhere (`redirectTo(url)`): a 302 with `Location`. */
+/**
+ * The security function sent the client elsewhere (`redirectTo(url)`): a 302 with `Location`.
+ * The location is percent-encoded as `redirectTo` does it (idempotent), so one thrown directly
+ * sends the same header on Express and Fastify.
+ */
 export class SecurityRedirectException extends SecurityDeniedException {
-  /** The redirect target. */
+  /** The redirect target, percent-encoded. */
   readonly location: string;
 
   constructor(location: string, status: number = HttpStatus.FOUND) {
-    super(status, { headers: { location }, message: `Redirecting to ${location}` });
-    this.location = location;
+    const encoded = encodeRedirectUrl(location);
+    super(status, { headers: { location: encoded }, message: `Redirecting to ${encoded}` });
+    this.location = encoded;
   }
 }

@@ -5,6 +5,30 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Header values must not carry control characters: CR/LF would split the response. */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+/**
+ * What a denial header value may hold: visible ASCII, space and tab. Node accepts Latin-1 too
+ * and refuses the rest only when the platform writes the header (a 500 on Fastify, a different
+ * one on Express), so anything else is refused up front, the same way on both.
+ */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+
+/**
+ * Runs of characters a URL must not carry as they are (anything but the visible ASCII that
+ * encodeurl keeps), and `%` signs that do not start a `%XX` escape. Same set as `encodeurl`.
+ */
+const URL_UNSAFE = /(?:[^\x21\x23-\x3B\x3D\x3F-\x5F\x61-\x7A\x7C\x7E]+|%+(?![0-9A-Fa-f]{2}))/g;
+/** A surrogate pair (kept), or a lone surrogate (which `encodeURI` cannot encode). */
+const SURROGATES = /([\uD800-\uDBFF][\uDC00-\uDFFF])|[\uD800-\uDFFF]/g;
+
+/**
+ * Percent-encodes a URL the way `encodeurl` (and so Express's `res.redirect`) does: UTF-8
+ * escapes for non-ASCII, spaces and `"<>\`{}`, existing `%XX` escapes and reserved characters
+ * kept, a lone surrogate replaced by U+FFFD. Encoding an encoded URL changes nothing, so
+ * Express encoding it again agrees with Fastify, which sends it as given. Internal.
+ */
+export function encodeRedirectUrl(url: string): string {
+  return url.replace(SURROGATES, (_, pair: string | undefined) => pair ?? '\uFFFD').replace(URL_UNSAFE, encodeURI);
+}
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
@@ -31,8 +55,11 @@ function checkHeaders(headers: Readonly<Record<string, string>> | undefined): Re
     if (!HEADER_NAME.test(name)) {
       throw new TypeError(`deny(): invalid header name ${JSON.stringify(name)}`);
     }
-    if (typeof value !== 'string' || CONTROL_CHARS.test(value)) {
-      throw new TypeError(`deny(): header ${name} must be a string without control characters`);
+    if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+      throw new TypeError(
+        `deny(): header ${name} must be a string of visible ASCII characters, spaces and tabs ` +
+          '(no control characters, no non-ASCII: percent-encode those)',
+      );
     }
     checked[name.toLowerCase()] = value;
   }
@@ -62,7 +89,7 @@ export class SecurityDenial {
 
 /** A redirect returned by a security function. Create it with `redirectTo()`. */
 export class SecurityRedirect {
-  /** Where the client is sent (the `Location` header). */
+  /** Where the client is sent (the `Location` header), percent-encoded (see `redirectTo`). */
   readonly url: string;
   /** Redirect status. Default: 302. */
   readonly status: number;
@@ -74,7 +101,7 @@ export class SecurityRedirect {
     if (!REDIRECT_STATUSES.has(status)) {
       throw new TypeError(`redirectTo(): status must be 301, 302, 303, 307 or 308, got ${String(status)}`);
     }
-    this.url = url;
+    this.url = encodeRedirectUrl(url);
     this.status = status;
     Object.freeze(this);
   }
@@ -84,7 +111,8 @@ export class SecurityRedirect {
  * Denies the request with this response (Nova's `{false, StatusCode, Headers, Body}`):
  * `return deny({ status: 403, body: { message: 'Admins only' } })`. The route handler does not
  * run and the request's session changes are dropped. Throws `TypeError` on a status outside
- * 400-599 or a header that would break the response.
+ * 400-599, a header name that is not a token, or a header value with anything but visible
+ * ASCII, spaces and tabs (Node refuses the rest when writing the response).
  */
 export function deny(options: DenyOptions = {}): SecurityDenial {
   return new SecurityDenial(options);
@@ -92,7 +120,11 @@ export function deny(options: DenyOptions = {}): SecurityDenial {
 
 /**
  * Denies the request with a redirect (default 302) to `url`: `return redirectTo('/login')`.
- * Never pass an unchecked user-supplied URL (open redirect).
+ * The URL is percent-encoded like Express's `res.redirect` does (encodeurl), on every
+ * platform: `redirectTo('/café')` sends `Location: /caf%C3%A9`; existing `%XX` escapes and
+ * reserved characters (`?&=/#...`) are kept, so an encoded URL passes unchanged. Throws
+ * `TypeError` on a URL with control characters. Never pass an unchecked user-supplied URL
+ * (open redirect).
  */
 export function redirectTo(url: string, status = 302): SecurityRedirect {
   return new SecurityRedirect(url, status);
