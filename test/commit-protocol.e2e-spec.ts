@@ -107,6 +107,12 @@ class ProtocolController {
     else res.redirect(302, '/read');
   }
 
+  @Get('gated')
+  gated(@Res({ passthrough: true }) res: { raw?: object }) {
+    const raw = (res.raw ?? res) as object;
+    return { gated: Object.hasOwn(raw, 'writeHead') };
+  }
+
   @Sse('events')
   events(): Observable<{ data: string }> {
     return interval(5).pipe(
@@ -141,6 +147,20 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
     store.reset();
     latch = new Latch();
     unhandled.length = 0;
+  });
+
+  it('holds a response only when the session may need a cookie or a commit', async () => {
+    // A new visitor gets a cookie: gated from the start.
+    const fresh = await request(server).get('/gated').expect(200);
+    expect(fresh.body).toEqual({ gated: true });
+    // A returning visitor whose route never uses the session: nothing to hold, no store call.
+    const agent = request.agent(server);
+    await agent.post('/set').expect(200);
+    store.reset();
+    const untouched = await agent.get('/gated').expect(200);
+    expect(untouched.body).toEqual({ gated: false });
+    expect(setCookies(untouched)).toEqual([]);
+    expect(store.count()).toBe(0);
   });
 
   it('an @Sse() route streams its events and nothing crashes', async () => {

@@ -19,6 +19,8 @@ export interface SessionHandleDeps {
   readonly store: SessionStore;
   readonly options: ResolvedSessionOptions;
   readonly logger: Logger;
+  /** Shared cookie writer; one is made per handle when absent. */
+  readonly cookies?: SessionCookieWriter;
 }
 
 /** What the request brought besides a plain id. */
@@ -85,6 +87,8 @@ export class SessionHandle implements Session {
   private destroyed = false;
   private dropped = false;
   private ignoring = false;
+  /** Some session method was called in this request. */
+  private used = false;
   /** The expiry moved in this request (written or touched). */
   private extended = false;
   private readonly stale: boolean;
@@ -101,6 +105,8 @@ export class SessionHandle implements Session {
     /** Whether the request came over HTTPS, as the platform sees it. */
     private readonly isSecureRequest: () => boolean,
     incoming: IncomingSession = {},
+    /** Called once, at the first use of the session (the manager sets up the commit then). */
+    private readonly onFirstUse?: (handle: SessionHandle) => void,
   ) {
     this.currentId = incomingId ?? generateSessionId();
     this.trusted = incomingId === undefined;
@@ -108,7 +114,7 @@ export class SessionHandle implements Session {
     this.loaded = incomingId === undefined;
     this.createdAt = Date.now();
     this.stale = incoming.stale === true;
-    this.cookies = new SessionCookieWriter(deps.options);
+    this.cookies = deps.cookies ?? new SessionCookieWriter(deps.options);
     this.sealer = deps.store instanceof CookieStore ? deps.store.sealer : undefined;
     if (this.sealer !== undefined) this.openSealed(incoming.sealed);
   }
@@ -127,6 +133,7 @@ export class SessionHandle implements Session {
   }
 
   load(): Promise<void> {
+    this.use();
     return this.ensureLoaded();
   }
 
@@ -134,12 +141,14 @@ export class SessionHandle implements Session {
   get<T = unknown>(key: string): Promise<T | undefined>;
   async get(key: string): Promise<unknown> {
     assertUserKey(key);
+    this.use();
     await this.ensureLoaded();
     return copyJsonValue(this.values.get(key));
   }
 
   async set<K extends string>(key: K, value: SessionValue<K>): Promise<void> {
     assertUserKey(key);
+    this.use();
     this.assertOpen();
     // Validate and copy before any I/O: a refused value leaves nothing staged.
     const copy = cloneSessionValue(key, value);
@@ -159,6 +168,7 @@ export class SessionHandle implements Session {
 
   async delete(key: string): Promise<void> {
     assertUserKey(key);
+    this.use();
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
     this.values.delete(key);
@@ -166,12 +176,14 @@ export class SessionHandle implements Session {
   }
 
   async all(): Promise<Partial<SessionData> & Record<string, unknown>> {
+    this.use();
     await this.ensureLoaded();
     // Object.fromEntries defines properties, so a key named __proto__ stays plain data.
     return copyJsonValue(Object.fromEntries(this.values)) as Partial<SessionData> & Record<string, unknown>;
   }
 
   async clear(): Promise<void> {
+    this.use();
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
     this.values.clear();
@@ -182,6 +194,7 @@ export class SessionHandle implements Session {
   }
 
   async destroy(): Promise<void> {
+    this.use();
     this.assertOpen();
     // No load needed: whatever the store holds under this id goes.
     if (this.sealer === undefined && (this.exists || !this.trusted)) this.doomed.push({ key: this.storeKey(), moving: false });
@@ -195,6 +208,7 @@ export class SessionHandle implements Session {
   }
 
   async regenerate(): Promise<void> {
+    this.use();
     this.assertOpen();
     const generation = this.generation;
     await this.ensureLoaded();
@@ -210,6 +224,7 @@ export class SessionHandle implements Session {
 
   async flash(key: string, value: unknown): Promise<void> {
     assertSessionKey(key);
+    this.use();
     this.assertOpen();
     const copy = cloneSessionValue(key, value);
     if (!(await this.loadedUnchanged())) return;
@@ -227,15 +242,18 @@ export class SessionHandle implements Session {
 
   async getFlash<T = unknown>(key: string): Promise<T | undefined> {
     assertSessionKey(key);
+    this.use();
     await this.ensureLoaded();
     return Object.hasOwn(this.incomingFlash, key) ? copyJsonValue(this.incomingFlash[key] as T) : undefined;
   }
 
   ignoreChanges(): void {
+    this.use();
     this.ignoring = true;
   }
 
   async save(): Promise<void> {
+    this.use();
     this.assertOpen();
     return this.serially(() => this.flush());
   }
@@ -292,6 +310,12 @@ export class SessionHandle implements Session {
     return lines;
   }
 
+  private use(): void {
+    if (this.used) return;
+    this.used = true;
+    this.onFirstUse?.(this);
+  }
+
   /** Changes after the commit began would be lost: refuse them loudly instead. */
   private assertOpen(): void {
     if (this.finalizing !== undefined) throw new SessionAlreadyCommittedError();
@@ -302,12 +326,12 @@ export class SessionHandle implements Session {
     const { rolling, renew, cookie } = this.deps.options;
     if (this.sealer !== undefined) {
       // The cookie is the session: send it whenever its content, expiry or key changed.
-      return this.exists && (this.extended || this.stale || (rolling && this.loaded));
+      return this.exists && (this.extended || this.stale || (rolling && this.used));
     }
     if (this.currentId !== this.incomingId) return true;
     if (this.stale) return true;
     if (!this.exists) return false;
-    if (rolling && this.loaded) return true;
+    if (rolling && this.used) return true;
     return this.extended && (cookie.persistent || renew !== undefined);
   }
 

@@ -1,5 +1,7 @@
+import type { ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { parseCookie } from 'cookie';
+import { SessionCookieWriter } from './cookie/session-cookie.js';
 import { isWellFormedSessionId } from './cookie/session-id.js';
 import {
   type HttpRequestLike,
@@ -52,11 +54,15 @@ const DISABLED_SESSION: Session = {
 @Injectable()
 export class SessionManager {
   readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
+  /** One cookie writer for every request. */
+  readonly cookies: SessionCookieWriter;
 
   constructor(
     @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
     readonly store: SessionStore,
-  ) {}
+  ) {
+    this.cookies = new SessionCookieWriter(options);
+  }
 
   /** The request's session, created (without store I/O) on the first call. */
   attach(request: HttpRequestLike, response: HttpResponseLike): Session {
@@ -68,10 +74,27 @@ export class SessionManager {
       return DISABLED_SESSION;
     }
     const incoming = this.readIncoming(request);
-    const handle = new SessionHandle(this, incoming.id, () => isSecureRequest(request), incoming);
+    const raw = rawResponse(response);
+    // A visitor whose cookie is valid and current needs no Set-Cookie unless the session is
+    // used, so its response is only gated from the first use; every other visitor gets (or
+    // renews) a cookie, so the gate goes on at once.
+    const lazy = incoming.id !== undefined && incoming.stale !== true;
+    const handle = new SessionHandle(
+      this,
+      incoming.id,
+      () => isSecureRequest(request),
+      incoming,
+      lazy ? (used) => this.gateFromFirstUse(raw, used) : undefined,
+    );
     carrier[SESSION_HANDLE] = handle;
-    gateResponse(rawResponse(response), handle);
+    if (!lazy) gateResponse(raw, handle);
     return handle;
+  }
+
+  private gateFromFirstUse(raw: ServerResponse, handle: SessionHandle): void {
+    // First used after the response left: reads still work, changes are refused.
+    if (raw.headersSent || raw.writableEnded) handle.discard();
+    else gateResponse(raw, handle);
   }
 
   /** The request's session; throws `MissingSessionError` when the module never saw the request. */
