@@ -1,6 +1,5 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
-import { parseStoredValue } from '../session-value.js';
 import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
 
 /** Options of the in-memory store. */
@@ -15,23 +14,50 @@ export interface MemoryStoreOptions {
 }
 
 interface MemoryEntry {
-  /** Values as JSON text: copied in on write, copied out on read, never shared. */
-  values: Map<string, string>;
+  /** The session's values as one JSON object text: copied in on write, out on read, never shared. */
+  data: string;
   createdAt: number;
   expiresAt: number;
+  /** Position in the store-wide activity order (higher is more recent), for eviction. */
+  activeAt: number;
 }
 
 /** Entries looked at per slice of a sweep, so that a large store never stalls the event loop. */
 const SWEEP_SLICE = 10_000;
 
 /**
+ * Sessions are spread over this many maps. A JavaScript Map rehashes its whole table when it
+ * shrinks, which for a single map of a million entries stalls the event loop for tens of
+ * milliseconds while the sweep empties it; a map a sixty-fourth of the size rehashes in well
+ * under a millisecond.
+ */
+const SHARDS = 64;
+
+function shardIndex(key: string): number {
+  return (key.charCodeAt(0) * 31 + key.charCodeAt(key.length - 1)) & (SHARDS - 1);
+}
+
+function parseData(json: string): Map<string, unknown> {
+  // JSON.parse defines properties, so a key named __proto__ stays plain data.
+  return new Map(Object.entries(JSON.parse(json) as Record<string, unknown>));
+}
+
+function stringifyData(data: ReadonlyMap<string, unknown>): string {
+  return JSON.stringify(Object.fromEntries(data));
+}
+
+/**
  * The default store: sessions in this process's memory. Expired sessions are removed on read
- * and by one background sweep (an `unref()`'d timer, cleared at application shutdown); a size
- * cap bounds memory. Sessions do not survive a restart and are not shared between processes:
- * use `RedisStore` or `PostgresStore` for more than one node.
+ * and by one background sweep (an `unref()`'d timer, cleared at application shutdown) that
+ * works in slices; a size cap bounds memory, evicting the least recently active session.
+ * Sessions do not survive a restart and are not shared between processes: use `RedisStore` or
+ * `PostgresStore` for more than one node.
  */
 export class MemoryStore extends SessionStore implements OnApplicationShutdown {
-  private readonly entries = new Map<string, MemoryEntry>();
+  /** Each shard is kept in activity order: least recently written or touched first. */
+  private readonly shards: Array<Map<string, MemoryEntry>> = Array.from({ length: SHARDS }, () => new Map());
+  private count = 0;
+  private activity = 0;
   private readonly maxEntries: number;
   private readonly sweepIntervalMs: number;
   private readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
@@ -56,30 +82,27 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   /** Number of sessions held, expired ones not yet swept included. */
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   async get(key: string): Promise<StoredSession | undefined> {
     const entry = this.live(key, Date.now());
     if (entry === undefined) return undefined;
-    const data = new Map<string, unknown>();
-    for (const [name, json] of entry.values) data.set(name, parseStoredValue(json));
-    return { data, createdAt: entry.createdAt, expiresAt: entry.expiresAt };
+    return { data: parseData(entry.data), createdAt: entry.createdAt, expiresAt: entry.expiresAt };
   }
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const now = Date.now();
-    let entry: MemoryEntry;
     if (change.mode === 'create') {
-      entry = { values: new Map(), createdAt: change.createdAt, expiresAt: 0 };
-    } else {
-      const existing = this.live(key, now);
-      if (existing === undefined) return false;
-      entry = existing;
-      if (change.clear) entry.values.clear();
-      for (const name of change.delete) entry.values.delete(name);
+      this.put(key, { data: stringifyData(change.set), createdAt: change.createdAt, expiresAt: now + change.ttl, activeAt: 0 });
+      return true;
     }
-    for (const [name, value] of change.set) entry.values.set(name, JSON.stringify(value));
+    const entry = this.live(key, now);
+    if (entry === undefined) return false;
+    const data = change.clear ? new Map<string, unknown>() : parseData(entry.data);
+    for (const name of change.delete) data.delete(name);
+    for (const [name, value] of change.set) data.set(name, value);
+    entry.data = stringifyData(data);
     entry.expiresAt = now + change.ttl;
     this.put(key, entry);
     return true;
@@ -96,7 +119,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   async destroy(key: string): Promise<boolean> {
     const live = this.live(key, Date.now()) !== undefined;
-    this.entries.delete(key);
+    this.remove(key);
     return live;
   }
 
@@ -105,26 +128,33 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    this.entries.clear();
+    for (const shard of this.shards) shard.clear();
+    this.count = 0;
   }
 
   /** Removes every expired session now, in slices; resolves when the pass is done. */
   sweep(): Promise<void> {
     if (this.sweepPass !== undefined) return this.sweepPass;
-    const cursor = this.entries.entries();
+    let shardIndexNow = 0;
+    let cursor = this.shards[0].entries();
     let done!: () => void;
     const pass = new Promise<void>((resolve) => (done = resolve));
+    const finish = (): void => {
+      this.sweepPass = undefined;
+      done();
+    };
     const slice = (): void => {
       const now = Date.now();
       for (let seen = 0; seen < SWEEP_SLICE; seen++) {
+        if (this.closed) return finish();
         const next = cursor.next();
-        if (next.done || this.closed) {
-          this.sweepPass = undefined;
-          done();
-          return;
+        if (next.done) {
+          if (++shardIndexNow === SHARDS) return finish();
+          cursor = this.shards[shardIndexNow].entries();
+          continue;
         }
         const [key, entry] = next.value;
-        if (entry.expiresAt <= now) this.entries.delete(key);
+        if (entry.expiresAt <= now && this.shards[shardIndexNow].delete(key)) this.count--;
       }
       setImmediate(slice);
     };
@@ -135,27 +165,41 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   }
 
   private live(key: string, now: number): MemoryEntry | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.shards[shardIndex(key)].get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= now) {
-      this.entries.delete(key);
+      this.remove(key);
       return undefined;
     }
     return entry;
   }
 
-  /** (Re)inserts at the end of the map, whose order is then least recently active first. */
+  private remove(key: string): void {
+    if (this.shards[shardIndex(key)].delete(key)) this.count--;
+  }
+
+  /** (Re)inserts at the end of its shard, which keeps each shard in activity order. */
   private put(key: string, entry: MemoryEntry): void {
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) this.evictOldest();
-    this.entries.set(key, entry);
+    this.remove(key);
+    if (this.count >= this.maxEntries) this.evictLeastActive();
+    entry.activeAt = ++this.activity;
+    this.shards[shardIndex(key)].set(key, entry);
+    this.count++;
     this.startSweeping();
   }
 
-  private evictOldest(): void {
-    const oldest = this.entries.keys().next();
-    if (oldest.done) return;
-    this.entries.delete(oldest.value);
+  /** The least recently active session overall is the oldest of the shards' first entries. */
+  private evictLeastActive(): void {
+    let oldest: { shard: Map<string, MemoryEntry>; key: string; activeAt: number } | undefined;
+    for (const shard of this.shards) {
+      const first = shard.entries().next();
+      if (first.done) continue;
+      const [key, entry] = first.value;
+      if (oldest === undefined || entry.activeAt < oldest.activeAt) oldest = { shard, key, activeAt: entry.activeAt };
+    }
+    if (oldest === undefined) return;
+    oldest.shard.delete(oldest.key);
+    this.count--;
     if (!this.warnedFull) {
       this.warnedFull = true;
       this.logger.warn(
