@@ -22,8 +22,12 @@ interface MemoryEntry {
   activeAt: number;
 }
 
-/** Entries looked at per slice of a sweep, so that a large store never stalls the event loop. */
-const SWEEP_SLICE = 10_000;
+/**
+ * A sweep works in slices of at most this many entries or this many milliseconds, whichever
+ * comes first, so that a large store never stalls the event loop.
+ */
+const SWEEP_SLICE = 5_000;
+const SWEEP_SLICE_MS = 4;
 
 /**
  * Sessions are spread over this many maps. A JavaScript Map rehashes its whole table when it
@@ -145,8 +149,10 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     };
     const slice = (): void => {
       const now = Date.now();
+      const started = performance.now();
       for (let seen = 0; seen < SWEEP_SLICE; seen++) {
         if (this.closed) return finish();
+        if ((seen & 255) === 255 && performance.now() - started > SWEEP_SLICE_MS) break;
         const next = cursor.next();
         if (next.done) {
           if (++shardIndexNow === SHARDS) return finish();
