@@ -196,6 +196,27 @@ class ResultsController {
     return { ran: ran('unmarked') };
   }
 
+  @Get('unmarked-once')
+  unmarkedOnce() {
+    return { ran: ran('unmarked-once') };
+  }
+
+  @Get('public-quiet')
+  @Security(false)
+  publicQuiet() {
+    return { ran: ran('public-quiet') };
+  }
+
+  /** DESIGN's shape, `{ authed, username }`, written the way that once let everyone in. */
+  @Get('authed')
+  @Security(({ params }) => {
+    const user = params.user === 'ann' ? 'ann' : undefined;
+    return { authed: !!user, user };
+  })
+  authed(@AuthData('user') user: string) {
+    return { ran: ran('authed'), user };
+  }
+
   @Post('mark')
   @Security(false)
   @HttpCode(200)
@@ -623,6 +644,39 @@ describe.each(PLATFORMS)('security results on %s', (platform) => {
     const unmarked = await request(server).get('/r/unmarked');
     expect(unmarked.status).toBe(200);
     expect(unmarked.body.ran).toBeGreaterThan(0);
+  });
+
+  it('a route without @Security warns once that it is public; @Security(false) does not', async () => {
+    for (let i = 0; i < 3; i++) expect((await request(server).get('/r/unmarked-once')).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await request(server).get('/r/public-quiet')).status).toBe(200);
+    const unmarkedWarnings = warnings.mock.calls.filter((call: unknown[]) =>
+      String(call[0]).includes('has no @Security'),
+    );
+    expect(unmarkedWarnings).toEqual([
+      [
+        'ResultsController.unmarkedOnce has no @Security, so SessionAuthGuard lets every request through: the ' +
+          'route is public. Mark it @Security(false) to make that explicit, or give it a security function.',
+      ],
+    ]);
+  });
+
+  it('an auth-data object with authed: false is a 401 like false, with one warning per route', async () => {
+    const before = runsOf('authed');
+    for (let i = 0; i < 2; i++) {
+      const denied = await request(server).get('/r/authed').set('Accept', 'application/json');
+      expect(denied.status).toBe(401);
+      expect(denied.body.message).toBe('Authentication required; please log in.');
+      expect(setCookieFor(denied)).toBeUndefined();
+    }
+    expect(runsOf('authed')).toBe(before);
+    expect(warnings).toHaveBeenCalledTimes(1);
+    expect(warnings).toHaveBeenCalledWith(
+      expect.stringMatching(/^Security of ResultsController\.authed returned an object with authed: false; denying/),
+    );
+
+    const passed = await request(server).get('/r/authed').query({ user: 'ann' });
+    expect(passed.status).toBe(200);
+    expect(passed.body).toEqual({ ran: before + 1, user: 'ann' });
   });
 
   it('a denied request commits nothing its security function staged and sends no cookie', async () => {

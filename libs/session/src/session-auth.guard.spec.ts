@@ -103,6 +103,29 @@ describe('SessionAuthGuard', () => {
     expect(() => sessions.sessionOf(req)).toThrow(/No session on this request/);
   });
 
+  it('warns once per route that a route without @Security is public, never for @Security(false)', async () => {
+    const warn = vi.spyOn(guard['logger'], 'warn').mockImplementation(() => undefined);
+    const unmarked = route(undefined, undefined);
+    await expect(guard.canActivate(contextFor(unmarked, request()))).resolves.toBe(true);
+    await expect(guard.canActivate(contextFor(unmarked, request()))).resolves.toBe(true);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(
+      'TestController.handler has no @Security, so SessionAuthGuard lets every request through: the route is ' +
+        'public. Mark it @Security(false) to make that explicit, or give it a security function.',
+    );
+
+    const other = route(undefined, undefined);
+    await guard.canActivate(contextFor(other, request()));
+    expect(warn).toHaveBeenCalledTimes(2);
+
+    warn.mockClear();
+    const open = route(undefined, false);
+    await guard.canActivate(contextFor(open, request()));
+    await guard.canActivate(contextFor(route(false, undefined), request()));
+    await guard.canActivate(contextFor(route(false, () => true), request()));
+    expect(warn).not.toHaveBeenCalled();
+  });
+
   it('passes @Security(false) without touching the session', async () => {
     const req = request();
     await expect(guard.canActivate(contextFor(route(undefined, false), req))).resolves.toBe(true);
@@ -120,6 +143,36 @@ describe('SessionAuthGuard', () => {
     const req = request();
     const auth = { user: 'ann' };
     await guard.canActivate(contextFor(route(undefined, async () => auth), req));
+    expect(req[AUTH_DATA]).toBe(auth);
+  });
+
+  it('denies an auth-data object with authed === false (401, session discarded), warning once per route', async () => {
+    const warn = vi.spyOn(guard['logger'], 'warn').mockImplementation(() => undefined);
+    const target = route(undefined, () => ({ authed: false, user: undefined }));
+    for (let i = 0; i < 2; i++) {
+      const req = request();
+      const attempt = guard.canActivate(contextFor(target, req));
+      await expect(attempt).rejects.toBeInstanceOf(SessionUnauthorizedException);
+      await expect(attempt).rejects.toMatchObject({ status: 401 });
+      expect(req[AUTH_DATA]).toBeUndefined();
+      expect(handleOf(req).isSettled).toBe(true);
+    }
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(
+      'Security of TestController.handler returned an object with authed: false; denying the request (401) ' +
+        'as for false. Return false to deny, or an object without authed: false to pass. (Logged once per route.)',
+    );
+  });
+
+  it.each([
+    ['authed: true', { authed: true, user: 'ann' }],
+    ['authed: 0', { authed: 0 }],
+    ['authed: "false"', { authed: 'false' }],
+    ['authed: undefined', { authed: undefined, user: 'ann' }],
+    ['no authed key', { user: 'ann' }],
+  ])('still passes an auth-data object with %s (only the boolean false denies)', async (_name, auth) => {
+    const req = request();
+    await expect(guard.canActivate(contextFor(route(undefined, () => auth), req))).resolves.toBe(true);
     expect(req[AUTH_DATA]).toBe(auth);
   });
 

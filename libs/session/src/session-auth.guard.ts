@@ -45,8 +45,13 @@ type Verdict = { pass: true; authData: AuthDataObject | undefined } | { pass: fa
  * a 500 and an error log line, never a pass; an `HttpException` it throws on purpose (4xx, or
  * the 503 of an unavailable store) keeps its status.
  *
+ * Auth data carrying `authed: false` (the boolean) denies like `false`, with a warning logged
+ * once per route: `return { authed: !!user, user }` must not let a stranger in.
+ *
  * Routes without `@Security` (and `@Security(false)` routes) are public: the guard passes them
- * without touching the session.
+ * without touching the session. A route that has no `@Security` at all (on the handler or its
+ * controller) also gets one warning, the first time the guard runs on it, saying so; mark
+ * deliberately public routes `@Security(false)` to keep the log quiet.
  *
  * Per controller:
  * ```ts
@@ -72,6 +77,9 @@ export class SessionAuthGuard implements CanActivate {
   protected readonly logger = new Logger(SECURITY_LOGGER_CONTEXT);
   /** Check classes no module provides, created once each in the guard's module. */
   private readonly created = new Map<SecurityCheckType, Promise<SecurityCheck>>();
+  /** Handlers already warned about (per warning), so each is logged once per route, not per request. */
+  private readonly warnedUnmarked = new WeakSet<object>();
+  private readonly warnedAuthedFalse = new WeakSet<object>();
 
   constructor(
     protected readonly reflector: Reflector,
@@ -81,7 +89,16 @@ export class SessionAuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const setting = this.getSecurity(context);
-    if (setting === undefined || setting === false) return true;
+    if (setting === undefined) {
+      this.warnOnce(
+        this.warnedUnmarked,
+        context,
+        `${this.routeName(context)} has no @Security, so SessionAuthGuard lets every request through: the ` +
+          'route is public. Mark it @Security(false) to make that explicit, or give it a security function.',
+      );
+      return true;
+    }
+    if (setting === false) return true;
     if (context.getType() !== 'http') {
       this.logger.warn('@Security is only supported on HTTP routes; denying a non-HTTP call');
       return false;
@@ -174,7 +191,20 @@ export class SessionAuthGuard implements CanActivate {
         denial: new SecurityDeniedException(result.status, { headers: result.headers, body: result.body }),
       };
     }
-    if (isPlainObject(result)) return { pass: true, authData: result };
+    if (isPlainObject(result)) {
+      // `{ authed: !!user, user }` reads as a denial when nobody is logged in: honour that.
+      if (result.authed === false) {
+        this.warnOnce(
+          this.warnedAuthedFalse,
+          context,
+          `Security of ${this.routeName(context)} returned an object with authed: false; denying the request ` +
+            '(401) as for false. Return false to deny, or an object without authed: false to pass. ' +
+            '(Logged once per route.)',
+        );
+        return { pass: false, denial: new SessionUnauthorizedException() };
+      }
+      return { pass: true, authData: result };
+    }
     this.logger.warn(
       `Security of ${this.routeName(context)} returned ${this.describe(result)}, not true, false, an ` +
         'auth-data object, deny() or redirectTo(); denying the request',
@@ -198,6 +228,14 @@ export class SessionAuthGuard implements CanActivate {
     const stack = error instanceof Error ? error.stack : undefined;
     const reason = error instanceof Error ? error.message : String(error);
     this.logger.error(`Security of ${this.routeName(context)} threw: ${reason}`, stack);
+  }
+
+  /** Logs `message` the first time it concerns this route handler, never again for it. */
+  private warnOnce(warned: WeakSet<object>, context: ExecutionContext, message: string): void {
+    const handler = context.getHandler();
+    if (warned.has(handler)) return;
+    warned.add(handler);
+    this.logger.warn(message);
   }
 
   private routeName(context: ExecutionContext): string {
