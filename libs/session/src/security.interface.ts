@@ -26,7 +26,8 @@ export type AuthDataObject = Record<string, unknown>;
 /**
  * What a security function may return (or resolve to), after Nova:
  * - `true`: pass;
- * - a plain object: pass, and the object becomes the auth data (`@AuthData()`);
+ * - a plain object: pass, and the object becomes the auth data (`@AuthData()`); but one whose
+ *   `authed` is `false` is a 401 like `false` (logged once per route);
  * - `false`: 401 (`SessionUnauthorizedException`);
  * - `deny({ status, headers, body })`: that response (`SecurityDeniedException`);
  * - `redirectTo(url)`: a 302 to `url` (`SecurityRedirectException`).
