@@ -127,3 +127,13 @@ describe('sessionStoreKey', () => {
     expect(keys.size).toBe(1_000);
   });
 });
+
+describe('generateSessionId across pool refills', () => {
+  it('stays well formed and distinct over several batches of the CSPRNG pool', () => {
+    const ids = Array.from({ length: 1000 }, () => generateSessionId());
+    expect(new Set(ids).size).toBe(1000);
+    for (const id of ids) expect(isWellFormedSessionId(id)).toBe(true);
+    // No id of all-zero bytes (what a taken, zeroed slot would give).
+    expect(ids).not.toContain(Buffer.alloc(32).toString('base64url'));
+  });
+});
