@@ -61,7 +61,7 @@ export interface SessionModuleOptions {
    * Extend the session and re-send the cookie only when less than this share of the idle
    * timeout is left (koa-session's `renew`), so most responses carry no Set-Cookie.
    * A number between 0 and 1, e.g. `0.5`. Default: off (the idle timeout slides by itself,
-   * with at most one store touch per tenth of it).
+   * with a store touch once it would gain a minute, or a tenth of it when that is shorter).
    */
   renew?: number;
   /**
