@@ -275,7 +275,8 @@ export class SessionHandle implements Session {
   settleIfIdle(status: number): boolean {
     if (this.finalizing !== undefined) return this.isSettled;
     const idle =
-      this.loading === undefined &&
+      // No load in flight (a finished one leaves `loading` set and `loaded` true).
+      (this.loading === undefined || this.loaded) &&
       this.doomed.length === 0 &&
       this.staged.size === 0 &&
       !this.clearStaged &&
