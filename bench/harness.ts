@@ -7,13 +7,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { BENCH_REDIS_PREFIX, BENCH_TABLES } from './app.js';
 import { type BenchCase, ROUTE_SENDS_COOKIE, type Route } from './cases.js';
 import type { OrchestratorMessage, ServerMessage } from './server.js';
+import { redisAnswers } from '../test/support/redis-ping.js';
 
 export const HOST = '127.0.0.1';
 export const CONNECTIONS = 10;
@@ -34,25 +34,6 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 // ---------------------------------------------------------------------------------------------
 // Services.
-
-/** Sends PING over a raw socket: true when a Redis answers PONG. */
-function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    let reply = '';
-    const finish = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => finish(false));
-    socket.on('error', () => finish(false));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG'));
-    });
-    socket.connect(port, host, () => socket.write('PING\r\n'));
-  });
-}
 
 function isLoopbackUrl(url: string): boolean {
   try {

@@ -274,14 +274,14 @@ export class SessionHandle implements Session {
    */
   settleIfIdle(status: number): boolean {
     if (this.finalizing !== undefined) return this.isSettled;
+    // No load in flight (a finished one leaves `loading` set and `loaded` true), nothing staged
+    // or doomed, and no expiry to extend.
     const idle =
-      // No load in flight (a finished one leaves `loading` set and `loaded` true).
       (this.loading === undefined || this.loaded) &&
       this.doomed.length === 0 &&
       this.staged.size === 0 &&
       !this.clearStaged &&
-      !(this.loaded && this.exists && this.sealer === undefined && this.touchDue(Date.now())) &&
-      !(this.sealer !== undefined && this.exists && (this.deps.options.rolling || this.touchDue(Date.now())));
+      !(this.loaded && this.exists && this.touchDue(Date.now()));
     if (!idle) return false;
     this.outcome = status >= 500 ? 'discarded' : 'committed';
     this.finalizing = Promise.resolve();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import type { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
 import { parseStoredValue } from '../session-value.js';
@@ -96,6 +97,18 @@ function positiveSeconds(name: string, value: unknown, fallback: number): number
 
 function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+/** Adds the listeners and returns the function that removes exactly those again. */
+function listen(
+  emitter: Pick<EventEmitter, 'on' | 'off'>,
+  handlers: Record<string, (...args: never[]) => void>,
+): () => void {
+  const entries = Object.entries(handlers) as Array<[string, (...args: unknown[]) => void]>;
+  for (const [event, handler] of entries) emitter.on(event, handler);
+  return () => {
+    for (const [event, handler] of entries) emitter.off(event, handler);
+  };
 }
 
 /**
@@ -383,18 +396,13 @@ export class RedisNearCache {
       for (const link of this.links) link.subscribed = false;
       this.update();
     };
-    cluster.on('ready', rebuild);
-    cluster.on('+node', rebuild);
-    cluster.on('-node', rebuild);
-    cluster.on('close', onDown);
-    cluster.on('reconnecting', onDown);
-    this.stopWatchingCluster = () => {
-      cluster.off('ready', rebuild);
-      cluster.off('+node', rebuild);
-      cluster.off('-node', rebuild);
-      cluster.off('close', onDown);
-      cluster.off('reconnecting', onDown);
-    };
+    this.stopWatchingCluster = listen(cluster, {
+      ready: rebuild,
+      '+node': rebuild,
+      '-node': rebuild,
+      close: onDown,
+      reconnecting: onDown,
+    });
     if (cluster.status === 'ready') rebuild();
   }
 
@@ -424,18 +432,13 @@ export class RedisNearCache {
       this.update();
     };
     const onMessage = (channel: string, message: string): void => this.onMessage(channel, message);
-    connection.on('ready', onReady);
-    connection.on('close', onDown);
-    connection.on('end', onDown);
-    connection.on('reconnecting', onDown);
-    connection.on('message', onMessage);
-    link.detach = () => {
-      connection.off('ready', onReady);
-      connection.off('close', onDown);
-      connection.off('end', onDown);
-      connection.off('reconnecting', onDown);
-      connection.off('message', onMessage);
-    };
+    link.detach = listen(connection, {
+      ready: onReady,
+      close: onDown,
+      end: onDown,
+      reconnecting: onDown,
+      message: onMessage,
+    });
     if (connection.status === 'ready') this.subscribe(link);
     return link;
   }

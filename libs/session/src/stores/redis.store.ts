@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { parseStoredValue } from '../session-value.js';
-import { RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
+import {
+  type CacheTicket,
+  RedisNearCache,
+  type RedisLocalCacheOptions,
+  type RedisLocalCacheStatus,
+} from './redis-near-cache.js';
 import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
 
 export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './redis-near-cache.js';
@@ -228,19 +233,12 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const cache = this.nearCache;
     if (cache === undefined) return this.commit(COMMIT, key, change, []);
-    const ticket = cache.begin(key, false);
-    const publication = cache.publication(key);
-    let applied: boolean;
-    try {
-      applied = await this.commit(COMMIT_PUBLISH, key, change, [cache.channel, publication.message]);
-    } catch (error) {
-      publication.cancel();
-      cache.forget(ticket);
-      throw error;
-    }
-    cache.wrote(ticket, change, applied);
-    await publication.echoed;
-    return applied;
+    return this.broadcast(
+      cache,
+      key,
+      (invalidation) => this.commit(COMMIT_PUBLISH, key, change, invalidation),
+      (ticket, applied) => cache.wrote(ticket, change, applied),
+    );
   }
 
   async touch(key: string, ttl: number): Promise<boolean> {
@@ -248,45 +246,55 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     const ms = Math.max(1, Math.ceil(ttl));
     // PEXPIRE answers 0 for a missing key and never creates one.
     if (cache === undefined) return (await this.client.pexpire(this.redisKey(key), ms)) === 1;
-    const ticket = cache.begin(key, false);
-    const publication = cache.publication(key);
-    let alive: boolean;
-    try {
-      alive = Number(await this.run(TOUCH_PUBLISH, key, [cache.channel, publication.message, String(ms)])) === 1;
-    } catch (error) {
-      publication.cancel();
-      cache.forget(ticket);
-      throw error;
-    }
-    cache.touched(ticket, ms, alive);
-    await publication.echoed;
-    return alive;
+    return this.broadcast(
+      cache,
+      key,
+      async (invalidation) => Number(await this.run(TOUCH_PUBLISH, key, [...invalidation, String(ms)])) === 1,
+      (ticket, alive) => cache.touched(ticket, ms, alive),
+    );
   }
 
   async destroy(key: string): Promise<boolean> {
     const cache = this.nearCache;
-    if (cache === undefined) {
-      // Redis expires keys itself, so a key that is still there is a live session.
-      return (await this.client.del(this.redisKey(key))) > 0;
-    }
-    const ticket = cache.begin(key, false);
-    const publication = cache.publication(key);
-    let removed: unknown;
-    try {
-      removed = await this.run(DESTROY_PUBLISH, key, [cache.channel, publication.message]);
-    } catch (error) {
-      publication.cancel();
-      throw error;
-    } finally {
-      cache.forget(ticket);
-    }
-    await publication.echoed;
-    return Number(removed) > 0;
+    // Redis expires keys itself, so a key that is still there is a live session.
+    if (cache === undefined) return (await this.client.del(this.redisKey(key))) > 0;
+    return this.broadcast(
+      cache,
+      key,
+      async (invalidation) => Number(await this.run(DESTROY_PUBLISH, key, invalidation)) > 0,
+      (ticket) => cache.forget(ticket),
+    );
   }
 
   /** Closes the near-cache's subscriber (or unsubscribes one that was passed in). Never the client. */
   async onApplicationShutdown(): Promise<void> {
     await this.nearCache?.close();
+  }
+
+  /**
+   * Runs a change whose script also publishes the invalidation (`[channel, message]`), tells
+   * the near-cache how it went, and resolves once this node's own subscriber has received the
+   * invalidation, which Redis delivers to every node in the same pass.
+   */
+  private async broadcast<T>(
+    cache: RedisNearCache,
+    key: string,
+    change: (invalidation: [channel: string, message: string]) => Promise<T>,
+    settle: (ticket: CacheTicket, result: T) => void,
+  ): Promise<T> {
+    const ticket = cache.begin(key, false);
+    const publication = cache.publication(key);
+    let result: T;
+    try {
+      result = await change([cache.channel, publication.message]);
+    } catch (error) {
+      publication.cancel();
+      cache.forget(ticket);
+      throw error;
+    }
+    settle(ticket, result);
+    await publication.echoed;
+    return result;
   }
 
   /** The Redis key of a session's hash. */
