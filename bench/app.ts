@@ -12,8 +12,22 @@
  * it through `@novanest/session`.
  */
 import 'reflect-metadata';
-import { Controller, type DynamicModule, Get, type INestApplication, Module, Req, type Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import {
+  type CallHandler,
+  Controller,
+  createParamDecorator,
+  type DynamicModule,
+  type ExecutionContext,
+  Get,
+  type INestApplication,
+  Injectable,
+  Module,
+  type NestInterceptor,
+  Req,
+  type Type,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import type { Observable } from 'rxjs';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import {
@@ -72,6 +86,42 @@ class BareController {
     return { ok: true };
   }
 }
+
+/**
+ * The Nest floor: what this library's shape costs in Nest alone. A global interceptor that only
+ * passes the call on, a custom parameter decorator and async handlers, as in
+ * `NovanestController`, with no session work at all.
+ */
+@Injectable()
+class PassThroughInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle();
+  }
+}
+
+const RequestParam = createParamDecorator((_data: unknown, context: ExecutionContext) => context.switchToHttp().getRequest<object>());
+
+@Controller()
+class FloorController {
+  @Get('setup') async setup(@RequestParam() request: object) {
+    return { ok: request !== undefined };
+  }
+  @Get('new') async create(@RequestParam() request: object) {
+    return { ok: request !== undefined };
+  }
+  @Get('read') async read(@RequestParam() request: object) {
+    return { username: request === undefined ? '' : 'bench-user' };
+  }
+  @Get('write') async write(@RequestParam() request: object) {
+    return { counter: request === undefined ? 0 : 1 };
+  }
+  @Get('untouched') untouched() {
+    return { ok: true };
+  }
+}
+
+@Module({ controllers: [FloorController], providers: [{ provide: APP_INTERCEPTOR, useClass: PassThroughInterceptor }] })
+class FloorModule {}
 
 @Controller()
 class NovanestController {
@@ -275,6 +325,9 @@ export async function createBenchApp(bench: BenchCase, services: BenchServices):
   switch (bench.kind) {
     case 'bare':
       module = BareModule;
+      break;
+    case 'reference':
+      module = FloorModule;
       break;
     case 'ours': {
       const store = await novanestStore(bench, services, closers);

@@ -11,6 +11,7 @@ export type Platform = 'express' | 'fastify';
 /** The session layer a case runs. */
 export type Layer =
   | 'bare'
+  | 'nest-floor'
   | 'novanest-memory'
   | 'novanest-redis'
   | 'novanest-redis-nearcache'
@@ -30,8 +31,12 @@ export interface BenchCase {
   /** Short label for tables. */
   readonly label: string;
   readonly needs: readonly ('redis' | 'postgres')[];
-  /** This library (the targets of issue 7 apply) or a peer / the baseline. */
-  readonly kind: 'bare' | 'ours' | 'peer';
+  /**
+   * This library (the targets of issue 7 apply), a peer, the baseline, or a reference: the bare
+   * app with only the Nest parts this library's shape needs (a global interceptor, a parameter
+   * decorator, async handlers) and no session work, which shows what Nest itself charges.
+   */
+  readonly kind: 'bare' | 'reference' | 'ours' | 'peer';
 }
 
 /** The routes every case serves; `setup` prepares a session for the three cookie routes. */
@@ -49,6 +54,7 @@ export const ROUTE_SENDS_COOKIE: Record<Route, boolean> = {
 
 const LABELS: Record<Layer, string> = {
   bare: 'bare (no sessions)',
+  'nest-floor': 'Nest floor (no-op interceptor + param decorator)',
   'novanest-memory': 'novanest memory',
   'novanest-redis': 'novanest Redis',
   'novanest-redis-nearcache': 'novanest Redis + near-cache',
@@ -70,7 +76,8 @@ const NEEDS: Partial<Record<Layer, readonly ('redis' | 'postgres')[]>> = {
 };
 
 function makeCase(layer: Layer, platform: Platform): BenchCase {
-  const kind = layer === 'bare' ? 'bare' : layer.startsWith('novanest-') ? 'ours' : 'peer';
+  const kind =
+    layer === 'bare' ? 'bare' : layer === 'nest-floor' ? 'reference' : layer.startsWith('novanest-') ? 'ours' : 'peer';
   return {
     id: `${layer}@${platform}`,
     layer,
@@ -89,6 +96,7 @@ export function allCases(options: { nearCache: boolean }): BenchCase[] {
   const cases: BenchCase[] = [];
   for (const platform of ['express', 'fastify'] as const) {
     cases.push(makeCase('bare', platform));
+    cases.push(makeCase('nest-floor', platform));
     for (const layer of ours) cases.push(makeCase(layer, platform));
     const peers: Layer[] =
       platform === 'express'

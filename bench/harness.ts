@@ -302,7 +302,7 @@ function cookieHeader(response: Response): string {
  */
 export async function prepareSession(server: CaseServer): Promise<string | undefined> {
   const base = `http://${HOST}:${server.port}`;
-  if (server.bench.kind === 'bare') {
+  if (server.bench.kind === 'bare' || server.bench.kind === 'reference') {
     for (const route of ['setup', 'new', 'read', 'write', 'untouched']) {
       const response = await fetch(`${base}/${route}`);
       if (response.status !== 200) throw new Error(`${server.bench.id}: GET /${route} answered ${response.status}`);

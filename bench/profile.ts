@@ -1,7 +1,7 @@
 /**
  * `npm run bench:profile -- --case novanest-memory@express --route read [--seconds 6]`
  *
- * Runs the case and the bare app of its platform, each with `node --cpu-prof`, loads one route
+ * Runs the case and the bare app of its platform (or `--baseline nest-floor`), each with `node --cpu-prof`, loads one route
  * (warm-up first), stops the servers so V8 writes the profiles, and keeps only the samples
  * taken while the measured load ran. Prints, per request, where the server's CPU time goes
  * (self time by library file / package / Node module, the case beside bare), the functions
@@ -99,18 +99,24 @@ function top(map: Map<string, number>, count: number): [string, number][] {
   return [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, count);
 }
 
-function parseArgs(argv: readonly string[]): { caseId: string; route: Route; seconds: number } {
+function parseArgs(argv: readonly string[]): { caseId: string; route: Route; seconds: number; baseline: string } {
   let caseId = 'novanest-memory@express';
   let route: Route = 'read';
   let seconds = 6;
+  let baseline = 'bare';
   for (let i = 0; i < argv.length; i++) {
     const next = argv[i + 1];
     if (argv[i] === '--case' && next !== undefined) caseId = argv[++i];
     else if (argv[i] === '--route' && next !== undefined && (ROUTES as readonly string[]).includes(next)) route = argv[++i] as Route;
     else if (argv[i] === '--seconds' && next !== undefined) seconds = Number(argv[++i]);
-    else throw new Error(`unknown or incomplete option ${argv[i]}: --case <id> --route <${ROUTES.join('|')}> --seconds <n>`);
+    else if (argv[i] === '--baseline' && next !== undefined) baseline = argv[++i];
+    else {
+      throw new Error(
+        `unknown or incomplete option ${argv[i]}: --case <id> --route <${ROUTES.join('|')}> --seconds <n> --baseline <bare|nest-floor>`,
+      );
+    }
   }
-  return { caseId, route, seconds };
+  return { caseId, route, seconds, baseline };
 }
 
 async function profileOne(
@@ -147,9 +153,9 @@ async function profileOne(
 }
 
 async function main(): Promise<void> {
-  const { caseId, route, seconds } = parseArgs(process.argv.slice(2));
+  const { caseId, route, seconds, baseline } = parseArgs(process.argv.slice(2));
   const bench = parseCaseId(caseId);
-  const bareId = `bare@${bench.platform}`;
+  const bareId = parseCaseId(`${baseline}@${bench.platform}`).id;
   const pinning = pinSelf(cpus().length);
   const services = await findServices();
   const dir = path.join(repoRoot(), 'bench', 'profiles');
@@ -169,7 +175,7 @@ async function main(): Promise<void> {
     '',
   );
   lines.push('## Self time by location, µs per request', '');
-  lines.push('| location | this case | bare | difference |', '|:--|--:|--:|--:|');
+  lines.push(`| location | this case | ${baseline} | difference |`, '|:--|--:|--:|--:|');
   const locations = new Set([...own.summary.byLocation.keys(), ...bare.summary.byLocation.keys()]);
   const rows = [...locations].map((location) => {
     const mine = (own.summary.byLocation.get(location) ?? 0) / own.requests;
@@ -189,7 +195,8 @@ async function main(): Promise<void> {
   lines.push('', `Raw profiles: \`${path.relative(repoRoot(), own.file)}\`, \`${path.relative(repoRoot(), bare.file)}\``, '');
   const markdown = lines.join('\n');
   process.stdout.write(markdown);
-  const out = path.join(dir, `${caseId.replace(/[@/]/g, '_')}-${route}.md`);
+  const suffix = baseline === 'bare' ? '' : `-vs-${baseline}`;
+  const out = path.join(dir, `${caseId.replace(/[@/]/g, '_')}-${route}${suffix}.md`);
   writeFileSync(out, markdown);
   process.stderr.write(`\nprofile: wrote ${path.relative(process.cwd(), out)}\n`);
   process.exit(0);

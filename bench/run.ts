@@ -187,7 +187,7 @@ async function main(): Promise<void> {
   let cases = allCases({ nearCache });
   if (options.cases !== undefined) {
     const wanted = new Set(options.cases);
-    cases = cases.filter((bench) => bench.kind === 'bare' || wanted.has(bench.id));
+    cases = cases.filter((bench) => bench.kind === 'bare' || bench.kind === 'reference' || wanted.has(bench.id));
   }
   for (const bench of [...cases]) {
     const missing = bench.needs.find((need) => (need === 'redis' ? !services.redisUrl : !services.databaseUrl));

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import {
   type ArgumentsHost,
   Catch,
@@ -16,6 +17,7 @@ import {
 import { type Observable, interval, map, take } from 'rxjs';
 import request from 'supertest';
 import { Session, SessionModule } from '@novanest/session';
+import { isGated } from '../libs/session/src/http/response-gate.js';
 import { cookieValue, setCookieFor, setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, type Platform, startApp } from './support/platforms.js';
@@ -108,9 +110,9 @@ class ProtocolController {
   }
 
   @Get('gated')
-  gated(@Res({ passthrough: true }) res: { raw?: object }) {
-    const raw = (res.raw ?? res) as object;
-    return { gated: Object.hasOwn(raw, 'writeHead') };
+  gated(@Res({ passthrough: true }) res: { raw?: ServerResponse }) {
+    const raw = res.raw ?? (res as ServerResponse);
+    return { gated: isGated(raw) };
   }
 
   @Sse('events')

@@ -49,12 +49,68 @@ function statusOf(method: Method, args: unknown[], res: ServerResponse): number 
   return method === 'writeHead' && typeof args[0] === 'number' ? args[0] : res.statusCode;
 }
 
+const WRITERS: readonly Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
+type Writer = (this: ServerResponse, ...args: unknown[]) => unknown;
+type Writers = Record<Method, Writer>;
+
+/** The gate of each response still held (the writers on a patched prototype look here). */
+const gates = new WeakMap<ServerResponse, (method: Method, args: unknown[]) => unknown>();
+
+/** Whether the response's writers are held by a session gate right now. */
+export function isGated(res: ServerResponse): boolean {
+  return gates.has(res);
+}
+/** Prototypes already given the gated writers, with the writers they inherited. */
+const patchedPrototypes = new WeakMap<object, Writers>();
+
+/**
+ * A platform's own response prototype (Express gives each application one, between the
+ * response and Node's `ServerResponse.prototype`) inherits the writers instead of defining
+ * them. Such a prototype is given gated writers once; Node's own classes are never changed.
+ */
+function sharedPrototypeOf(res: ServerResponse): object | undefined {
+  const proto = Object.getPrototypeOf(res) as object | null;
+  if (proto === null) return undefined;
+  if (patchedPrototypes.has(proto)) return proto;
+  return WRITERS.every((method) => !Object.prototype.hasOwnProperty.call(proto, method) && method in proto) ? proto : undefined;
+}
+
+/** Puts writers on the prototype that defer to a response's gate while it has one. */
+function patchPrototype(proto: object): Writers {
+  const known = patchedPrototypes.get(proto);
+  if (known !== undefined) return known;
+  const target = proto as Record<Method, Writer>;
+  const inherited = {} as Writers;
+  for (const method of WRITERS) {
+    const original = target[method];
+    inherited[method] = original;
+    Object.defineProperty(proto, method, {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: function (this: ServerResponse) {
+        const gate = gates.get(this);
+        // `arguments` passes the call on without copying it.
+        return gate === undefined ? original.apply(this, arguments as unknown as unknown[]) : gate(method, [...arguments]);
+      },
+    });
+  }
+  patchedPrototypes.set(proto, inherited);
+  return inherited;
+}
+
 /**
  * Commits the session when the response starts to leave, with the status it actually carries,
  * and holds the response until then. Express and Fastify both end in Node's `writeHead`,
- * `write`, `end` (and `flushHeaders` for streams such as SSE), so patching those on the raw
- * response covers every way a response leaves: a returned value, an exception filter (whatever
- * status it picks), a redirect from an `@Res()` handler, a stream.
+ * `write`, `end` (and `flushHeaders` for streams such as SSE), so gating those covers every
+ * way a response leaves: a returned value, an exception filter (whatever status it picks), a
+ * redirect from an `@Res()` handler, a stream.
+ *
+ * How the writers are gated depends on the response, for speed: Express gives every response
+ * its application's prototype, and own properties on such a response slow all later work on
+ * it (about 50 µs per request, measured), so that prototype gets gated writers once and each
+ * response only gets an entry in a WeakMap. A response straight from Node's class (Fastify)
+ * has its own writers replaced instead, which costs nothing measurable there.
  *
  * A response whose session has nothing to write goes out at once. Otherwise its calls are
  * queued, the session is committed (a 5xx commits nothing), and the calls are replayed with
@@ -63,23 +119,23 @@ function statusOf(method: Method, args: unknown[], res: ServerResponse): number 
  * not persist.
  */
 export function gateResponse(res: ServerResponse, session: GatedSession): void {
-  const original = {
-    writeHead: res.writeHead,
-    write: res.write,
-    end: res.end,
-    flushHeaders: res.flushHeaders,
-  };
+  const proto = sharedPrototypeOf(res);
+  let original: Writers;
+  let restore: () => void;
+  if (proto !== undefined) {
+    original = patchPrototype(proto);
+    restore = () => void gates.delete(res);
+  } else {
+    const own = res as unknown as Record<Method, Writer>;
+    original = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
+    restore = () => {
+      gates.delete(res);
+      for (const method of WRITERS) own[method] = original[method];
+    };
+  }
   const held: HeldCall[] = [];
 
-  const restore = (): void => {
-    res.writeHead = original.writeHead;
-    res.write = original.write;
-    res.end = original.end;
-    res.flushHeaders = original.flushHeaders;
-  };
-
-  const invoke = (call: HeldCall): unknown =>
-    (original[call.method] as (...args: unknown[]) => unknown).apply(res, call.args);
+  const invoke = (call: HeldCall): unknown => original[call.method].apply(res, call.args);
 
   const replay = (): void => {
     restore();
@@ -120,27 +176,31 @@ export function gateResponse(res: ServerResponse, session: GatedSession): void {
     res.end(STORE_DOWN_BODY);
   };
 
-  const hold = (method: Method) =>
-    function (this: ServerResponse, ...args: unknown[]): unknown {
-      if (held.length === 0 && session.settleIfIdle(statusOf(method, args, res))) {
-        restore();
-        addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
-        return invoke({ method, args });
-      }
-      const first = held.length === 0;
-      held.push({ method, args });
-      if (first) {
-        session
-          .finalize(statusOf(method, args, res))
-          .then(replay, answerFailure)
-          .catch((error: unknown) => res.destroy(error instanceof Error ? error : undefined));
-      }
-      if (method === 'write') return false;
-      return method === 'flushHeaders' ? undefined : res;
-    };
+  const hold = (method: Method, args: unknown[]): unknown => {
+    if (held.length === 0 && session.settleIfIdle(statusOf(method, args, res))) {
+      restore();
+      addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
+      return invoke({ method, args });
+    }
+    const first = held.length === 0;
+    held.push({ method, args });
+    if (first) {
+      session
+        .finalize(statusOf(method, args, res))
+        .then(replay, answerFailure)
+        .catch((error: unknown) => res.destroy(error instanceof Error ? error : undefined));
+    }
+    if (method === 'write') return false;
+    return method === 'flushHeaders' ? undefined : res;
+  };
 
-  res.writeHead = hold('writeHead') as ServerResponse['writeHead'];
-  res.write = hold('write') as ServerResponse['write'];
-  res.end = hold('end') as ServerResponse['end'];
-  res.flushHeaders = hold('flushHeaders') as ServerResponse['flushHeaders'];
+  gates.set(res, hold);
+  if (proto === undefined) {
+    const own = res as unknown as Record<Method, Writer>;
+    for (const method of WRITERS) {
+      own[method] = function (this: ServerResponse, ...args: unknown[]): unknown {
+        return hold(method, args);
+      };
+    }
+  }
 }
