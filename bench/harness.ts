@@ -171,8 +171,8 @@ export interface CaseServer {
   readonly bench: BenchCase;
   readonly port: number;
   readonly child: ChildProcess;
-  /** The server's CPU time so far (user + system, µs) and its miss counter. */
-  stats(): Promise<{ cpuUs: number; misses: number; rss: number; monoUs: number }>;
+  /** The server's CPU time so far (user + system, and system alone, µs) and its miss counter. */
+  stats(): Promise<{ cpuUs: number; systemUs: number; misses: number; rss: number; monoUs: number }>;
   stop(): Promise<void>;
   /** The last lines the server printed, for error messages. */
   output(): string;
@@ -240,7 +240,15 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
               waiting.set(id, (reply) => {
                 waiting.delete(id);
                 if (Number.isNaN(reply.userUs)) fail(new Error(`${bench.id}: the server exited\n${output}`));
-                else settle({ cpuUs: reply.userUs + reply.systemUs, misses: reply.misses, rss: reply.rss, monoUs: reply.monoUs });
+                else {
+                  settle({
+                    cpuUs: reply.userUs + reply.systemUs,
+                    systemUs: reply.systemUs,
+                    misses: reply.misses,
+                    rss: reply.rss,
+                    monoUs: reply.monoUs,
+                  });
+                }
               });
               child.send({ type: 'stats', seq: id } satisfies OrchestratorMessage);
             }),
@@ -344,6 +352,8 @@ export interface SliceResult {
   durationS: number;
   p99Ms: number;
   cpuUs: number;
+  /** The part of `cpuUs` spent in the kernel (socket writes and reads, wake-ups). */
+  systemUs: number;
   failures: number;
   misses: number;
 }
@@ -373,6 +383,7 @@ export async function runSlice(server: CaseServer, route: Route, cookie: string 
     durationS: result.duration,
     p99Ms: result.latency.p99,
     cpuUs: after.cpuUs - before.cpuUs,
+    systemUs: after.systemUs - before.systemUs,
     failures: result.non2xx + result.errors + result.timeouts,
     misses: after.misses - before.misses,
   };
