@@ -3,13 +3,15 @@
  *
  * Starts one server process per case (bench/server.ts, pinned to CPU 0), prepares a session
  * cookie in each, then loads every case and route with autocannon from this process (pinned to
- * CPU 1) in short slices, all of them once per round, in a shuffled order, over several rounds,
- * so that every case sees the same machine conditions. Each slice samples the server's CPU time
- * before and after. Prints the tables and writes bench/results.md.
+ * CPU 1) in short slices, all of them once per round, in a shuffled order, over several rounds.
+ * Within a round, each platform and route runs as bare, case, bare, case, …, bare, and each case
+ * is compared with the two bare slices around it: the machine drifts within seconds, so only
+ * neighbours see the same conditions. Each slice samples the server's CPU time before and after.
+ * Prints the tables and writes bench/results.md.
  *
  * Options:
  *   --quick             about a minute and a half: 0.4 s warm-up, then 2 rounds of 0.25 s slices
- *   --rounds N          measured rounds (default 5)
+ *   --rounds N          measured rounds (default 3)
  *   --slice S           seconds per slice (default 1)
  *   --warmup S          seconds of unmeasured load per case and route before round 1 (default 2)
  *   --cases a,b         only these case ids (plus the bare apps), e.g. novanest-memory@express
@@ -57,7 +59,7 @@ function parseArgs(argv: readonly string[]): RunOptions {
   const quick = argv.includes('--quick');
   const options: RunOptions = {
     quick,
-    rounds: quick ? 2 : 5,
+    rounds: quick ? 2 : 3,
     sliceS: quick ? 0.25 : 1,
     // Short warm-ups leave the JIT cold: the first second of a case runs at a fraction of its speed.
     warmupS: quick ? 0.4 : 2,
@@ -123,6 +125,17 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
     [copy[i], copy[j]] = [copy[j], copy[i]];
   }
   return copy;
+}
+
+/** The mean of the bare slices right before and right after a case's slice. */
+function bracket(before: Sample, after: Sample): Sample['baseline'] {
+  const usable = [before, after].filter((sample) => sample.requests > 0);
+  if (usable.length === 0) return undefined;
+  const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+  return {
+    cpuPerReqUs: mean(usable.map((sample) => sample.cpuUs / sample.requests)),
+    reqPerSec: mean(usable.map((sample) => sample.requests / sample.durationS)),
+  };
 }
 
 function log(message: string): void {
@@ -219,6 +232,12 @@ async function main(): Promise<void> {
   cases = cases.filter((bench) => servers.has(bench.id));
 
   const pairs: { bench: BenchCase; route: Route }[] = cases.flatMap((bench) => ROUTES.map((route) => ({ bench, route })));
+  const platforms = [...new Set(cases.map((bench) => bench.platform))];
+  const groups = platforms.flatMap((platform) => ROUTES.map((route) => ({ platform, route })));
+  const slicesPerRound = groups.reduce(
+    (sum, { platform }) => sum + 2 * cases.filter((bench) => bench.kind !== 'bare' && bench.platform === platform).length + 1,
+    0,
+  );
   const samples: Sample[] = [];
   let roundsDone = 0;
   try {
@@ -234,18 +253,32 @@ async function main(): Promise<void> {
         break;
       }
       const roundStart = Date.now();
-      for (const { bench, route } of shuffled(pairs, round)) {
-        const slice = await runSlice(servers.get(bench.id)!, route, cookies.get(bench.id), options.sliceS);
-        samples.push({
-          round,
-          caseId: bench.id,
-          route,
-          requests: slice.requests,
-          durationS: slice.durationS,
-          p99Ms: slice.p99Ms,
-          cpuUs: slice.cpuUs,
-          failures: slice.failures + slice.misses,
-        });
+      for (const { platform, route } of shuffled(groups, round)) {
+        const bare = cases.find((bench) => bench.kind === 'bare' && bench.platform === platform)!;
+        const others = cases.filter((bench) => bench.kind !== 'bare' && bench.platform === platform);
+        // bare, case, bare, case, …, bare: each case is compared with the bare slices on both sides.
+        const measure = async (bench: BenchCase): Promise<Sample> => {
+          const slice = await runSlice(servers.get(bench.id)!, route, cookies.get(bench.id), options.sliceS);
+          const sample: Sample = {
+            round,
+            caseId: bench.id,
+            route,
+            requests: slice.requests,
+            durationS: slice.durationS,
+            p99Ms: slice.p99Ms,
+            cpuUs: slice.cpuUs,
+            failures: slice.failures + slice.misses,
+          };
+          samples.push(sample);
+          return sample;
+        };
+        let before = await measure(bare);
+        for (const bench of shuffled(others, round * 31 + ROUTES.indexOf(route))) {
+          const sample = await measure(bench);
+          const after = await measure(bare);
+          sample.baseline = bracket(before, after);
+          before = after;
+        }
       }
       roundsDone = round;
       log(`bench: round ${round}/${options.rounds} done in ${((Date.now() - roundStart) / 1000).toFixed(1)} s`);
@@ -280,7 +313,7 @@ async function main(): Promise<void> {
   const markdown = [
     `# Session layer benchmark (${mode} run)`,
     '',
-    `${new Date(startedAt).toISOString()} · ${roundsDone} rounds × ${pairs.length} slices of ${options.sliceS} s ` +
+    `${new Date(startedAt).toISOString()} · ${roundsDone} rounds × ${slicesPerRound} slices of ${options.sliceS} s ` +
       `(after ${options.warmupS} s warm-up each) · ${elapsed.toFixed(0)} s in all · \`npm run bench${options.quick ? ' -- --quick' : ''}\``,
     '',
     machine,
@@ -288,8 +321,11 @@ async function main(): Promise<void> {
     'Each case is its own server process running the same minimal Nest 12 app. autocannon, 10 connections, ' +
       'loopback. `read`, `write` and `untouched` send the cookie of one session prepared by a `setup` request; ' +
       '`new` sends none. Server CPU is `process.cpuUsage()` (user + system, all threads) sampled around each ' +
-      'slice, divided by the responses. Ratio and "+µs vs bare" compare with the bare app of the same ' +
-      'platform and route in the same round; all figures are medians over the rounds.',
+      'slice, divided by the responses. Ratio and "+µs vs bare" compare each slice with the mean of the bare ' +
+      'slices of the same platform and route run just before and just after it (each round runs bare, case, ' +
+      'bare, case, …, bare); all figures are medians over the rounds. The Nest floor case is the bare app ' +
+      'plus only what this library\'s shape needs from Nest (a global interceptor that passes the call on, ' +
+      'a custom parameter decorator, async handlers): what any interceptor-based session layer costs before it does any work.',
     '',
     '## Added server CPU per request over bare, µs (ratio of bare req/s)',
     '',
@@ -303,7 +339,7 @@ async function main(): Promise<void> {
     '',
     '## Targets of issue 7',
     '',
-    checks.length === 0 ? '(no target cases ran)' : targetsTable(checks, cases),
+    checks.length === 0 ? '(no target cases ran)' : targetsTable(checks, cases, results),
     '',
     '## Peers: this run against the figures in issue 7',
     '',

@@ -54,6 +54,21 @@ describe('bench harness', () => {
     expect(median([3, 1, 2, 10])).toBe(2.5);
   });
 
+  it('compares a slice with the bare slices around it when the run bracketed it', () => {
+    const cases = allCases({ nearCache: false }).filter((bench) => bench.id === 'bare@fastify' || bench.id === 'novanest-memory@fastify');
+    const samples: Sample[] = [
+      // The round's bare slice ran in a quiet minute; the machine was slower around the case's slice.
+      { round: 1, caseId: 'bare@fastify', route: 'write', requests: 1000, durationS: 1, p99Ms: 1, cpuUs: 30_000, failures: 0 },
+      {
+        round: 1, caseId: 'novanest-memory@fastify', route: 'write', requests: 500, durationS: 1, p99Ms: 1, cpuUs: 40_000, failures: 0,
+        baseline: { cpuPerReqUs: 60, reqPerSec: 625 },
+      },
+    ];
+    const ours = aggregate(samples, cases).find((cell) => cell.caseId === 'novanest-memory@fastify')!;
+    expect(ours.incrementUs).toBeCloseTo(20); // 80 µs/req against the 60 around it, not the 30 of the quiet minute
+    expect(ours.ratio).toBeCloseTo(0.8);
+  });
+
   it('groups profile frames by library file, package and Node module', () => {
     expect(locationOf({ functionName: 'attach', url: 'file:///r/dist/bench/libs/session/src/session.manager.js', lineNumber: 1 })).toBe(
       'novanest session.manager',

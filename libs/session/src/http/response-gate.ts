@@ -53,15 +53,15 @@ const WRITERS: readonly Method[] = ['writeHead', 'write', 'end', 'flushHeaders']
 type Writer = (this: ServerResponse, ...args: unknown[]) => unknown;
 type Writers = Record<Method, Writer>;
 
-/** The gate of each response still held (the writers on a patched prototype look here). */
-const gates = new WeakMap<ServerResponse, (method: Method, args: unknown[]) => unknown>();
+/** The gate of each response still held; the gated writers look it up here. */
+const gates = new WeakMap<ServerResponse, ResponseGate>();
+/** Prototypes already given gated writers, with the writers they inherited. */
+const patchedPrototypes = new WeakMap<object, Writers>();
 
 /** Whether the response's writers are held by a session gate right now. */
 export function isGated(res: ServerResponse): boolean {
   return gates.has(res);
 }
-/** Prototypes already given the gated writers, with the writers they inherited. */
-const patchedPrototypes = new WeakMap<object, Writers>();
 
 /**
  * A platform's own response prototype (Express gives each application one, between the
@@ -79,10 +79,9 @@ function sharedPrototypeOf(res: ServerResponse): object | undefined {
 function patchPrototype(proto: object): Writers {
   const known = patchedPrototypes.get(proto);
   if (known !== undefined) return known;
-  const target = proto as Record<Method, Writer>;
   const inherited = {} as Writers;
   for (const method of WRITERS) {
-    const original = target[method];
+    const original = (proto as Writers)[method];
     inherited[method] = original;
     Object.defineProperty(proto, method, {
       configurable: true,
@@ -90,14 +89,26 @@ function patchPrototype(proto: object): Writers {
       enumerable: false,
       value: function (this: ServerResponse) {
         const gate = gates.get(this);
-        // `arguments` passes the call on without copying it.
-        return gate === undefined ? original.apply(this, arguments as unknown as unknown[]) : gate(method, [...arguments]);
+        // `arguments` passes an ungated call on without copying it.
+        return gate === undefined ? original.apply(this, arguments as unknown as unknown[]) : gate.hold(method, [...arguments]);
       },
     });
   }
   patchedPrototypes.set(proto, inherited);
   return inherited;
 }
+
+/** Writers set on a single response (one set for all responses, so nothing is made per request). */
+const OWN_WRITERS = Object.fromEntries(
+  WRITERS.map((method) => [
+    method,
+    function (this: ServerResponse, ...args: unknown[]): unknown {
+      const gate = gates.get(this);
+      if (gate !== undefined) return gate.hold(method, args);
+      return (Object.getPrototypeOf(this) as Writers)[method].apply(this, args);
+    },
+  ]),
+) as Writers;
 
 /**
  * Commits the session when the response starts to leave, with the status it actually carries,
@@ -120,41 +131,77 @@ function patchPrototype(proto: object): Writers {
  */
 export function gateResponse(res: ServerResponse, session: GatedSession): void {
   const proto = sharedPrototypeOf(res);
-  let original: Writers;
-  let restore: () => void;
   if (proto !== undefined) {
-    original = patchPrototype(proto);
-    restore = () => void gates.delete(res);
-  } else {
-    const own = res as unknown as Record<Method, Writer>;
-    original = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
-    restore = () => {
-      gates.delete(res);
-      for (const method of WRITERS) own[method] = original[method];
-    };
+    gates.set(res, new ResponseGate(res, session, patchPrototype(proto), false));
+    return;
   }
-  const held: HeldCall[] = [];
+  const own = res as unknown as Writers;
+  const original: Writers = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
+  gates.set(res, new ResponseGate(res, session, original, true));
+  for (const method of WRITERS) own[method] = OWN_WRITERS[method];
+}
 
-  const invoke = (call: HeldCall): unknown => original[call.method].apply(res, call.args);
+/** One held response: its session, the writers to call once it may go, and the calls held. */
+class ResponseGate {
+  private held: HeldCall[] = [];
 
-  const replay = (): void => {
-    restore();
-    const calls = held.splice(0);
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly session: GatedSession,
+    private readonly original: Writers,
+    /** The writers were set on the response itself and go back when released. */
+    private readonly ownWriters: boolean,
+  ) {}
+
+  hold(method: Method, args: unknown[]): unknown {
+    const { res, session, held } = this;
+    if (held.length === 0 && session.settleIfIdle(statusOf(method, args, res))) {
+      this.release();
+      addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
+      return this.original[method].apply(res, args);
+    }
+    held.push({ method, args });
+    if (held.length === 1) {
+      session
+        .finalize(statusOf(method, args, res))
+        .then(
+          () => this.replay(),
+          () => this.answerFailure(),
+        )
+        .catch((error: unknown) => res.destroy(error instanceof Error ? error : undefined));
+    }
+    if (method === 'write') return false;
+    return method === 'flushHeaders' ? undefined : res;
+  }
+
+  /** From here on the response's writers are the platform's again. */
+  private release(): void {
+    gates.delete(this.res);
+    if (!this.ownWriters) return;
+    const own = this.res as unknown as Writers;
+    for (const method of WRITERS) own[method] = this.original[method];
+  }
+
+  private replay(): void {
+    const { res } = this;
+    this.release();
+    const calls = this.held.splice(0);
     const head = calls.find((call) => call.method === 'writeHead');
-    addSetCookies(res, head?.args ?? [], session.setCookieHeaders());
+    addSetCookies(res, head?.args ?? [], this.session.setCookieHeaders());
     for (const call of calls) {
       // A second writeHead (Node's implicit one) after the headers left would throw.
       if (call.method === 'writeHead' && res.headersSent) continue;
-      invoke(call);
+      this.original[call.method].apply(res, call.args);
     }
     // Writers that saw `false` from a held write wait for this.
     res.emit('drain');
-  };
+  }
 
-  const answerFailure = (): void => {
-    restore();
-    const head = held.find((call) => call.method === 'writeHead');
-    held.length = 0;
+  private answerFailure(): void {
+    const { res } = this;
+    this.release();
+    const head = this.held.find((call) => call.method === 'writeHead');
+    this.held.length = 0;
     if (res.headersSent) {
       // Too late for a status line: cut the response so the client cannot take it as a success.
       res.destroy();
@@ -174,33 +221,5 @@ export function gateResponse(res: ServerResponse, session: GatedSession): void {
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', Buffer.byteLength(STORE_DOWN_BODY));
     res.end(STORE_DOWN_BODY);
-  };
-
-  const hold = (method: Method, args: unknown[]): unknown => {
-    if (held.length === 0 && session.settleIfIdle(statusOf(method, args, res))) {
-      restore();
-      addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
-      return invoke({ method, args });
-    }
-    const first = held.length === 0;
-    held.push({ method, args });
-    if (first) {
-      session
-        .finalize(statusOf(method, args, res))
-        .then(replay, answerFailure)
-        .catch((error: unknown) => res.destroy(error instanceof Error ? error : undefined));
-    }
-    if (method === 'write') return false;
-    return method === 'flushHeaders' ? undefined : res;
-  };
-
-  gates.set(res, hold);
-  if (proto === undefined) {
-    const own = res as unknown as Record<Method, Writer>;
-    for (const method of WRITERS) {
-      own[method] = function (this: ServerResponse, ...args: unknown[]): unknown {
-        return hold(method, args);
-      };
-    }
   }
 }
