@@ -94,7 +94,8 @@ export class SessionHandle implements Session {
   private readonly stale: boolean;
   private readonly sealer: CookieSealer | undefined;
   private readonly cookies: SessionCookieWriter;
-  private writing: Promise<void> = Promise.resolve();
+  /** The store write in progress (`save()` or the commit), which the next one waits for. */
+  private writing: Promise<void> | undefined;
   private finalizing: Promise<void> | undefined;
   private outcome: Outcome = 'open';
 
@@ -364,9 +365,9 @@ export class SessionHandle implements Session {
     if (this.sealer === undefined) return;
     const expiresAt = this.expiresAt;
     if (!this.exists) this.expiresAt = Date.now() + this.ttl(Date.now());
-    const line = this.cookies.live(this.sealer.seal(this.sealedPayload()), this.cookieMaxAge() ?? 0, true);
+    // The sealed value is base64url, so the line is the line without it plus its length.
+    const size = this.sealer.sealedLength(this.sealedPayload()) + Buffer.byteLength(this.cookies.live('', this.cookieMaxAge() ?? 0, true));
     this.expiresAt = expiresAt;
-    const size = Buffer.byteLength(line);
     if (size > COOKIE_SIZE_LIMIT) {
       undo();
       throw new SessionTooLargeError(size);
@@ -486,7 +487,7 @@ export class SessionHandle implements Session {
 
   /** Runs store writes one after another, so `save()` and the final commit never interleave. */
   private serially(work: () => Promise<void>): Promise<void> {
-    const next = this.writing.then(work);
+    const next = this.writing === undefined ? work() : this.writing.then(work);
     this.writing = next.catch(() => undefined);
     return next;
   }
@@ -495,7 +496,7 @@ export class SessionHandle implements Session {
     if (this.ignoring) return;
     // A load still in flight settles first; a session nobody used is not loaded just to commit.
     if (this.loading !== undefined) await this.loading;
-    await this.destroyDoomed();
+    if (this.doomed.length > 0) await this.destroyDoomed();
     if (!this.loaded || this.dropped) return;
     const now = Date.now();
     if (this.staged.size === 0 && !this.clearStaged) {

@@ -442,3 +442,40 @@ describe('CookieSealer', () => {
     });
   });
 });
+
+describe('CookieSealer.sealedLength', () => {
+  it('is the length of the token seal() returns, for small, large and multi-byte payloads', () => {
+    const sealer = new CookieSealer([NEW_SECRET, OLD_SECRET]);
+    const payloads = [
+      payload({ data: {} }),
+      payload(),
+      payload({ data: { note: 'é'.repeat(7), emoji: '🙂'.repeat(5), n: -1.5e-7 } }),
+      ...Array.from({ length: 40 }, (_, size) => payload({ data: { pad: 'x'.repeat(size * 37) } })),
+    ];
+    for (const sealed of payloads) {
+      expect(sealer.sealedLength(sealed)).toBe(sealer.seal(sealed).length);
+    }
+  });
+
+  it('refuses what seal() refuses', () => {
+    const sealer = new CookieSealer(NEW_SECRET);
+    const bad = payload({ data: { n: 1n } as unknown as Record<string, unknown> });
+    expect(() => sealer.seal(bad)).toThrow(TypeError);
+    expect(() => sealer.sealedLength(bad)).toThrow(TypeError);
+  });
+});
+
+describe('CookieSealer nonces', () => {
+  it('never repeats a nonce over more seals than one batch of the pool holds', () => {
+    const sealer = new CookieSealer(NEW_SECRET);
+    const sealed = payload();
+    const nonces = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const body = Buffer.from(sealer.seal(sealed).split('.')[1], 'base64url');
+      const nonce = body.subarray(0, NONCE_BYTES);
+      expect(nonce.equals(Buffer.alloc(NONCE_BYTES))).toBe(false);
+      nonces.add(nonce.toString('hex'));
+    }
+    expect(nonces.size).toBe(1000);
+  });
+});

@@ -33,6 +33,8 @@ const MAX_TOKEN_LENGTH = 8192;
 interface SealingKey {
   kid: string;
   key: Buffer;
+  /** The kid's bytes: the additional authenticated data of every token under this key. */
+  aad: Buffer;
 }
 
 /**
@@ -64,23 +66,26 @@ export class CookieSealer {
    * that `open` would refuse, or for data that JSON cannot hold (BigInt, cycles).
    */
   seal(payload: SealedSession): string {
-    assertSealable(payload);
-    const { kid, key } = this.keys[0];
-    const plaintext = Buffer.from(
-      JSON.stringify({
-        id: payload.id,
-        createdAt: payload.createdAt,
-        expiresAt: payload.expiresAt,
-        data: payload.data,
-      }),
-      'utf8',
-    );
-    const nonce = randomBytes(NONCE_BYTES);
+    const { kid, key, aad } = this.keys[0];
+    const plaintext = Buffer.from(sealedText(payload), 'utf8');
+    const nonce = nextNonce();
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-    cipher.setAAD(Buffer.from(kid, 'ascii'));
+    cipher.setAAD(aad);
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     const tag = cipher.getAuthTag();
     return `${kid}.${Buffer.concat([nonce, ciphertext, tag]).toString('base64url')}`;
+  }
+
+  /**
+   * The length of the token `seal(payload)` would return, without encrypting: GCM's ciphertext
+   * is as long as the plaintext, so only the JSON text is needed. Lets a caller check the
+   * cookie size limit on every change and seal once, when the response goes out. Throws as
+   * `seal` does.
+   */
+  sealedLength(payload: SealedSession): number {
+    const bytes = NONCE_BYTES + Buffer.byteLength(sealedText(payload), 'utf8') + TAG_BYTES;
+    // Unpadded base64url: four characters per three bytes, rounded up.
+    return this.keys[0].kid.length + 1 + Math.ceil((bytes * 4) / 3);
   }
 
   /**
@@ -112,6 +117,37 @@ export class CookieSealer {
   }
 }
 
+/** The plaintext of a seal: the payload's four fields as JSON, after the checks `open` relies on. */
+function sealedText(payload: SealedSession): string {
+  assertSealable(payload);
+  return JSON.stringify({
+    id: payload.id,
+    createdAt: payload.createdAt,
+    expiresAt: payload.expiresAt,
+    data: payload.data,
+  });
+}
+
+/** Nonces drawn from the CSPRNG per call to it: one call per 256 seals instead of one per seal. */
+const POOLED_NONCES = 256;
+let noncePool = Buffer.alloc(0);
+let nonceOffset = 0;
+
+/**
+ * A fresh 96-bit random nonce. Bytes come from the CSPRNG in batches; each nonce is copied out
+ * and its bytes in the pool zeroed, so no nonce is ever handed out twice.
+ */
+function nextNonce(): Buffer {
+  if (nonceOffset + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_BYTES * POOLED_NONCES);
+    nonceOffset = 0;
+  }
+  const nonce = Buffer.from(noncePool.subarray(nonceOffset, nonceOffset + NONCE_BYTES));
+  noncePool.fill(0, nonceOffset, nonceOffset + NONCE_BYTES);
+  nonceOffset += NONCE_BYTES;
+  return nonce;
+}
+
 /**
  * The raw bytes of a token body, or `undefined` unless it is canonical base64url long enough
  * for a nonce, a tag and at least one byte of ciphertext. Canonical means re-encoding gives the
@@ -126,13 +162,13 @@ function decodeBody(text: string): Buffer | undefined {
 }
 
 /** Authenticated decryption; `undefined` on any failure, including a wrong key. */
-function decrypt({ kid, key }: SealingKey, body: Buffer): string | undefined {
+function decrypt({ key, aad }: SealingKey, body: Buffer): string | undefined {
   const nonce = body.subarray(0, NONCE_BYTES);
   const ciphertext = body.subarray(NONCE_BYTES, body.length - TAG_BYTES);
   const tag = body.subarray(body.length - TAG_BYTES);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.from(kid, 'ascii'));
+    decipher.setAAD(aad);
     decipher.setAuthTag(tag);
     // update() output is not trusted until final() has checked the tag.
     const plaintext = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
@@ -211,5 +247,5 @@ function deriveSealingKey(secret: string): SealingKey {
   const ikm = Buffer.from(secret, 'utf8');
   const key = Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), KEY_INFO, KEY_BYTES));
   const kid = Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), KID_INFO, KID_BYTES)).toString('base64url');
-  return { kid, key };
+  return { kid, key, aad: Buffer.from(kid, 'ascii') };
 }
