@@ -10,12 +10,12 @@
  * Prints the tables and writes bench/results.md.
  *
  * Options:
- *   --quick             about a minute and a half: 0.4 s warm-up, then 2 rounds of 0.25 s slices
+ *   --quick             about two and a half minutes: 0.4 s warm-up, then 2 rounds of 0.25 s slices
  *   --rounds N          measured rounds (default 3)
  *   --slice S           seconds per slice (default 1)
  *   --warmup S          seconds of unmeasured load per case and route before round 1 (default 2)
  *   --cases a,b         only these case ids (plus the bare apps), e.g. novanest-memory@express
- *   --max-minutes M     stop starting rounds after M minutes (default 20; quick 3)
+ *   --max-minutes M     stop starting rounds after M minutes (default 20; quick 5)
  *   --out FILE          where to write the Markdown (default bench/results.md; "-" for none)
  */
 import { cpus, loadavg, release } from 'node:os';
@@ -64,7 +64,7 @@ function parseArgs(argv: readonly string[]): RunOptions {
     // Short warm-ups leave the JIT cold: the first second of a case runs at a fraction of its speed.
     warmupS: quick ? 0.4 : 2,
     cases: undefined,
-    maxMinutes: quick ? 3 : 20,
+    maxMinutes: quick ? 5 : 20,
     out: path.join(repoRoot(), 'bench', 'results.md'),
   };
   const value = (index: number, flag: string): string => {

@@ -194,7 +194,7 @@ class ResponseGate {
       this.original[call.method].apply(res, call.args);
     }
     // Writers that saw `false` from a held write wait for this.
-    res.emit('drain');
+    if (calls.some((call) => call.method === 'write')) res.emit('drain');
   }
 
   private answerFailure(): void {
