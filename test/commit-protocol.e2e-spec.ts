@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, ServerResponse as NodeServerResponse } from 'node:http';
 import {
   type ArgumentsHost,
   Catch,
@@ -109,6 +109,13 @@ class ProtocolController {
     else res.redirect(302, '/read');
   }
 
+  @Get('writers')
+  async writers(@Session() session: Session, @Res({ passthrough: true }) res: { raw?: ServerResponse }) {
+    await session.set('seen', true);
+    const raw = res.raw ?? (res as ServerResponse);
+    return { gated: isGated(raw), ownWriters: ['writeHead', 'write', 'end', 'flushHeaders'].filter((name) => Object.hasOwn(raw, name)) };
+  }
+
   @Get('gated')
   gated(@Res({ passthrough: true }) res: { raw?: ServerResponse }) {
     const raw = res.raw ?? (res as ServerResponse);
@@ -128,6 +135,14 @@ const store = new InstrumentedStore();
 
 @Module({ imports: [SessionModule.forRoot(store)], controllers: [ProtocolController] })
 class ProtocolModule {}
+
+/** Node's own writers, taken before any app starts. */
+const NODE_WRITERS = {
+  writeHead: NodeServerResponse.prototype.writeHead,
+  write: NodeServerResponse.prototype.write,
+  end: NodeServerResponse.prototype.end,
+  flushHeaders: NodeServerResponse.prototype.flushHeaders,
+};
 
 describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
   let app: INestApplication;
@@ -149,6 +164,18 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
     store.reset();
     latch = new Latch();
     unhandled.length = 0;
+  });
+
+  it('gates without touching Node\'s ServerResponse.prototype, and without own writers on Express responses', async () => {
+    const response = await request(server).get('/writers').expect(200);
+    expect(setCookieFor(response)).toMatch(/^session_id=/);
+    // Own properties on an Express response slow every later access to it (bench/findings.md):
+    // there the application's response prototype carries the gated writers instead.
+    expect(response.body).toEqual({ gated: true, ownWriters: platform === 'express' ? [] : ['writeHead', 'write', 'end', 'flushHeaders'] });
+    expect(NodeServerResponse.prototype.writeHead).toBe(NODE_WRITERS.writeHead);
+    expect(NodeServerResponse.prototype.end).toBe(NODE_WRITERS.end);
+    expect(NodeServerResponse.prototype.write).toBe(NODE_WRITERS.write);
+    expect(NodeServerResponse.prototype.flushHeaders).toBe(NODE_WRITERS.flushHeaders);
   });
 
   it('holds a response only when the session may need a cookie or a commit', async () => {
