@@ -53,14 +53,21 @@ const WRITERS: readonly Method[] = ['writeHead', 'write', 'end', 'flushHeaders']
 type Writer = (this: ServerResponse, ...args: unknown[]) => unknown;
 type Writers = Record<Method, Writer>;
 
-/** The gate of each response still held; the gated writers look it up here. */
+/** The gate of each held response whose prototype carries the gated writers. */
 const gates = new WeakMap<ServerResponse, ResponseGate>();
+/**
+ * The gate of a response whose own writers were replaced. Kept after release, so that a writer
+ * someone took from the response while it was held still reaches the writer it replaced.
+ */
+const OWN_GATE = Symbol('novanest:response-gate');
+type OwnGated = ServerResponse & { [OWN_GATE]?: ResponseGate };
 /** Prototypes already given gated writers, with the writers they inherited. */
 const patchedPrototypes = new WeakMap<object, Writers>();
 
 /** Whether the response's writers are held by a session gate right now. */
 export function isGated(res: ServerResponse): boolean {
-  return gates.has(res);
+  const own = (res as OwnGated)[OWN_GATE];
+  return gates.has(res) || (own !== undefined && !own.released);
 }
 
 /**
@@ -103,7 +110,7 @@ const OWN_WRITERS = Object.fromEntries(
   WRITERS.map((method) => [
     method,
     function (this: ServerResponse, ...args: unknown[]): unknown {
-      const gate = gates.get(this);
+      const gate = (this as OwnGated)[OWN_GATE];
       if (gate !== undefined) return gate.hold(method, args);
       return (Object.getPrototypeOf(this) as Writers)[method].apply(this, args);
     },
@@ -137,13 +144,15 @@ export function gateResponse(res: ServerResponse, session: GatedSession): void {
   }
   const own = res as unknown as Writers;
   const original: Writers = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
-  gates.set(res, new ResponseGate(res, session, original, true));
+  (res as OwnGated)[OWN_GATE] = new ResponseGate(res, session, original, true);
   for (const method of WRITERS) own[method] = OWN_WRITERS[method];
 }
 
 /** One held response: its session, the writers to call once it may go, and the calls held. */
 class ResponseGate {
   private held: HeldCall[] = [];
+  /** The response goes out through its original writers from here on. */
+  released = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -155,6 +164,7 @@ class ResponseGate {
 
   hold(method: Method, args: unknown[]): unknown {
     const { res, session, held } = this;
+    if (this.released) return this.original[method].apply(res, args);
     if (held.length === 0 && session.settleIfIdle(statusOf(method, args, res))) {
       this.release();
       addSetCookies(res, method === 'writeHead' ? args : [], session.setCookieHeaders());
@@ -176,6 +186,7 @@ class ResponseGate {
 
   /** From here on the response's writers are the platform's again. */
   private release(): void {
+    this.released = true;
     gates.delete(this.res);
     if (!this.ownWriters) return;
     const own = this.res as unknown as Writers;
