@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { RandomPool } from './random-pool.js';
 import { validateSecrets } from './secrets.js';
 
 /** The whole session as it travels inside the cookie. Times are epoch milliseconds. */
@@ -68,7 +69,7 @@ export class CookieSealer {
   seal(payload: SealedSession): string {
     const { kid, key, aad } = this.keys[0];
     const plaintext = Buffer.from(sealedText(payload), 'utf8');
-    const nonce = nextNonce();
+    const nonce = nonces.take(copyOut);
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad);
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -129,24 +130,10 @@ function sealedText(payload: SealedSession): string {
 }
 
 /** Nonces drawn from the CSPRNG per call to it: one call per 256 seals instead of one per seal. */
-const POOLED_NONCES = 256;
-let noncePool = Buffer.alloc(0);
-let nonceOffset = 0;
+const nonces = new RandomPool(NONCE_BYTES, 256);
 
-/**
- * A fresh 96-bit random nonce. Bytes come from the CSPRNG in batches; each nonce is copied out
- * and its bytes in the pool zeroed, so no nonce is ever handed out twice.
- */
-function nextNonce(): Buffer {
-  if (nonceOffset + NONCE_BYTES > noncePool.length) {
-    noncePool = randomBytes(NONCE_BYTES * POOLED_NONCES);
-    nonceOffset = 0;
-  }
-  const nonce = Buffer.from(noncePool.subarray(nonceOffset, nonceOffset + NONCE_BYTES));
-  noncePool.fill(0, nonceOffset, nonceOffset + NONCE_BYTES);
-  nonceOffset += NONCE_BYTES;
-  return nonce;
-}
+/** A fresh 96-bit random nonce, copied out of the pool (which then zeroes its bytes). */
+const copyOut = (pool: Buffer, start: number, end: number): Buffer => Buffer.from(pool.subarray(start, end));
 
 /**
  * The raw bytes of a token body, or `undefined` unless it is canonical base64url long enough

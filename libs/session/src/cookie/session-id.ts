@@ -1,4 +1,5 @@
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { RandomPool } from './random-pool.js';
 
 /** 32 random bytes, base64url without padding: 43 characters. */
 const ID_BYTES = 32;
@@ -9,24 +10,17 @@ const ID_BYTES = 32;
 const ID_SHAPE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 /** Ids drawn from the CSPRNG per call to it: one call per 128 ids instead of one per id. */
-const POOLED_IDS = 128;
-let pool = Buffer.alloc(0);
-let offset = 0;
+const ids = new RandomPool(ID_BYTES, 128);
+
+const base64url = (pool: Buffer, start: number, end: number): string => pool.toString('base64url', start, end);
 
 /**
- * A new session id: 256 bits from the operating system's CSPRNG (`crypto.randomBytes`),
- * base64url. Bytes are drawn in batches, and each id's bytes are zeroed once it is taken, so
- * the pool never holds an id that has been handed out.
+ * A new session id: 256 bits from the operating system's CSPRNG, base64url. Bytes are drawn in
+ * batches, and each id's bytes are zeroed once it is taken, so the pool never holds an id that
+ * has been handed out.
  */
 export function generateSessionId(): string {
-  if (offset + ID_BYTES > pool.length) {
-    pool = randomBytes(ID_BYTES * POOLED_IDS);
-    offset = 0;
-  }
-  const id = pool.toString('base64url', offset, offset + ID_BYTES);
-  pool.fill(0, offset, offset + ID_BYTES);
-  offset += ID_BYTES;
-  return id;
+  return ids.take(base64url);
 }
 
 /**
