@@ -110,11 +110,7 @@ runStoreContract({
   name: 'express-session (connect-pg-simple on PostgreSQL)',
   perKeyAcrossNodes: false,
   async create() {
-    const target = new URL(serviceUrl('postgres'));
-    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaProxy = new URL(target.href);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
+    const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('postgres'), 5432);
     const tableName = `connect_pg_${randomBytes(6).toString('hex')}`;
     const open = (connectionString: string): pg.Pool => {
       const pool = new pg.Pool({ connectionString, connectionTimeoutMillis: 2000, max: 10 });

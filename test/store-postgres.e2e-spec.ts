@@ -8,11 +8,7 @@ runStoreContract({
   name: 'postgres',
   perKeyAcrossNodes: true,
   async create() {
-    const target = new URL(serviceUrl('postgres'));
-    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaProxy = new URL(target.href);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
+    const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('postgres'), 5432);
     const table = `contract_${randomBytes(6).toString('hex')}`;
     const pool = new pg.Pool({ connectionString: viaProxy.href, connectionTimeoutMillis: 2000, max: 10 });
     const pools = [pool];

@@ -88,11 +88,7 @@ runStoreContract({
   name: 'redis near-cache',
   perKeyAcrossNodes: true,
   async create() {
-    const target = new URL(serviceUrl('redis'));
-    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
-    const viaProxy = new URL(target.href);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
+    const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('redis'), 6379);
     const prefix = `contract-nc:${randomBytes(6).toString('hex')}:`;
     // The subscriber is a duplicate of this client: it goes through the proxy too, so an
     // outage takes both away, as losing the server would.

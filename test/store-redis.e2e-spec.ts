@@ -22,11 +22,7 @@ runStoreContract({
   name: 'redis',
   perKeyAcrossNodes: true,
   async create() {
-    const target = new URL(serviceUrl('redis'));
-    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
-    const viaProxy = new URL(target.href);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
+    const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('redis'), 6379);
     const prefix = `contract:${randomBytes(6).toString('hex')}:`;
     const client = await connected(new Redis(viaProxy.href, FAIL_FAST));
     const clients = [client];

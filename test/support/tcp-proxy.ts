@@ -21,6 +21,19 @@ export class TcpProxy {
     return proxy;
   }
 
+  /**
+   * A proxy in front of the server a service URL names (`defaultPort` when the URL has none),
+   * with that URL (`target`) and the same URL pointed through the proxy (`viaProxy`).
+   */
+  static async inFrontOf(url: string, defaultPort: number): Promise<{ proxy: TcpProxy; target: URL; viaProxy: URL }> {
+    const target = new URL(url);
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || defaultPort) });
+    const viaProxy = new URL(target.href);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    return { proxy, target, viaProxy };
+  }
+
   up(): Promise<void> {
     if (this.server !== undefined) return Promise.resolve();
     const server = createServer((client) => {
