@@ -6,7 +6,7 @@
  * All traffic goes to 127.0.0.1: the servers listen there and nowhere else.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -146,11 +146,20 @@ export async function cleanUpServices(services: Services): Promise<void> {
 // CPU pinning.
 
 export interface Pinning {
-  /** taskset found and at least two CPUs: the server on `serverCpu`, us (the load) on `loadCpu`. */
+  /**
+   * taskset found and at least two CPUs. The server being measured runs alone on `serverCpu`;
+   * this process (the load generator), the idle case servers and the local Redis and
+   * PostgreSQL share `loadCpu`.
+   */
   enabled: boolean;
   serverCpu: number;
   loadCpu: number;
   note: string;
+}
+
+/** Pins a process, all its threads, to one CPU; false when taskset refused. */
+export function pinProcess(pid: number, cpu: number): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' }).status === 0;
 }
 
 /** Pins this process (all its threads, autocannon included) to the load generator's CPU. */
@@ -159,9 +168,51 @@ export function pinSelf(cpuCount: number): Pinning {
   if (found.error !== undefined || cpuCount < 2) {
     return { enabled: false, serverCpu: 0, loadCpu: 0, note: 'not pinned (taskset missing or a single CPU)' };
   }
-  const pinned = spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
-  if (pinned.status !== 0) return { enabled: false, serverCpu: 0, loadCpu: 0, note: 'not pinned (taskset failed)' };
-  return { enabled: true, serverCpu: 0, loadCpu: 1, note: 'server on CPU 0, load generator on CPU 1 (taskset)' };
+  if (!pinProcess(process.pid, 1)) return { enabled: false, serverCpu: 0, loadCpu: 0, note: 'not pinned (taskset failed)' };
+  return {
+    enabled: true,
+    serverCpu: 0,
+    loadCpu: 1,
+    note: 'the measured server alone on CPU 0 during its slice; load generator and idle servers on CPU 1 (taskset)',
+  };
+}
+
+/** Process names of the local services the stores talk to. */
+const SERVICE_COMMANDS = new Set(['redis-server', 'postgres']);
+
+/**
+ * Moves the local Redis and PostgreSQL processes (every PostgreSQL backend, and the postmaster,
+ * whose later backends inherit it) onto the load generator's CPU for the run, so that their
+ * background work (expiry, autovacuum, WAL, checkpoints) after a heavy slice does not land on
+ * the CPU of the next server measured. Resolves with what to call to put every mask back.
+ * Linux only (reads /proc); a process that cannot be moved is left where it is.
+ */
+export function pinServices(pinning: Pinning): { note: string; restore(): void } {
+  const none = { note: 'Redis and PostgreSQL not pinned', restore: () => undefined };
+  if (!pinning.enabled || !existsSync('/proc/self/comm')) return none;
+  const moved: { pid: number; mask: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let command: string;
+    try {
+      command = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!SERVICE_COMMANDS.has(command)) continue;
+    const pid = Number(entry);
+    const shown = spawnSync('taskset', ['-p', String(pid)], { encoding: 'utf8' });
+    const mask = /mask:\s*([0-9a-f]+)/i.exec(shown.stdout ?? '')?.[1];
+    if (mask === undefined || !pinProcess(pid, pinning.loadCpu)) continue;
+    moved.push({ pid, mask });
+  }
+  if (moved.length === 0) return none;
+  return {
+    note: `Redis and PostgreSQL (${moved.length} local processes) on CPU ${pinning.loadCpu} during the run, their CPU masks restored after`,
+    restore: () => {
+      for (const { pid, mask } of moved) spawnSync('taskset', ['-a', '-p', mask, String(pid)], { stdio: 'ignore' });
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,6 +225,12 @@ export interface CaseServer {
   /** The server's CPU time so far (user + system, and system alone, µs) and its miss counter. */
   stats(): Promise<{ cpuUs: number; systemUs: number; misses: number; rss: number; monoUs: number }>;
   stop(): Promise<void>;
+  /**
+   * Moves the server onto the measured CPU (`true`) or back to the load generator's (`false`),
+   * where idle servers wait, so that no idle server's timers or GC share the measured CPU.
+   * Nothing when pinning is off.
+   */
+  measured(on: boolean): void;
   /** The last lines the server printed, for error messages. */
   output(): string;
 }
@@ -191,7 +248,7 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server.js');
   const nodeCommand = [process.execPath, ...(options.nodeArgs ?? []), script];
   const [command, args] = options.pinning.enabled
-    ? ['taskset', ['-c', String(options.pinning.serverCpu), ...nodeCommand]]
+    ? ['taskset', ['-c', String(options.pinning.loadCpu), ...nodeCommand]]
     : [nodeCommand[0], nodeCommand.slice(1)];
   const child = spawn(command, args as string[], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -233,6 +290,10 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
           port: message.port,
           child,
           output: () => output,
+          measured: (on) => {
+            const { enabled, serverCpu, loadCpu } = options.pinning;
+            if (enabled && !exited && child.pid !== undefined) pinProcess(child.pid, on ? serverCpu : loadCpu);
+          },
           stats: () =>
             new Promise((settle, fail) => {
               if (exited) return fail(new Error(`${bench.id}: the server is gone\n${output}`));
@@ -270,7 +331,7 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
   });
 }
 
-/** Starts servers a few at a time (they share one pinned CPU while they boot). */
+/** Starts servers a few at a time (they share the load generator's CPU while they boot). */
 export async function startServers(
   cases: readonly BenchCase[],
   options: StartOptions,
@@ -365,6 +426,15 @@ export interface SliceResult {
 export async function runSlice(server: CaseServer, route: Route, cookie: string | undefined, seconds: number): Promise<SliceResult> {
   const headers: Record<string, string> = {};
   if (ROUTE_SENDS_COOKIE[route] && cookie !== undefined) headers.cookie = cookie;
+  server.measured(true);
+  try {
+    return await loadSlice(server, route, headers, seconds);
+  } finally {
+    server.measured(false);
+  }
+}
+
+async function loadSlice(server: CaseServer, route: Route, headers: Record<string, string>, seconds: number): Promise<SliceResult> {
   const before = await server.stats();
   const result = await autocannon({
     url: `http://${HOST}:${server.port}/${route}`,

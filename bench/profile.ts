@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { type Route, ROUTES, parseCaseId } from './cases.js';
-import { findServices, pinSelf, prepareSession, repoRoot, runSlice, startServer } from './harness.js';
+import { findServices, pinSelf, pinServices, prepareSession, repoRoot, runSlice, startServer } from './harness.js';
 
 interface ProfileNode {
   id: number;
@@ -160,8 +160,14 @@ async function main(): Promise<void> {
   const services = await findServices();
   const dir = path.join(repoRoot(), 'bench', 'profiles');
   const context = { services, pinning };
-  const bare = await profileOne(bareId, route, seconds, dir, context);
-  const own = await profileOne(caseId, route, seconds, dir, context);
+  const pinnedServices = pinServices(pinning);
+  let bare, own;
+  try {
+    bare = await profileOne(bareId, route, seconds, dir, context);
+    own = await profileOne(caseId, route, seconds, dir, context);
+  } finally {
+    pinnedServices.restore();
+  }
 
   const perRequest = (us: number, requests: number): string => (us / requests).toFixed(1);
   const lines: string[] = [];

@@ -30,6 +30,7 @@ import {
   findServices,
   packageVersions,
   pinSelf,
+  pinServices,
   prepareSession,
   repoRoot,
   runSlice,
@@ -175,6 +176,8 @@ function gitRevision(): string {
 
 /** The running case servers; module-level so the watchdog and the error path can kill them. */
 let servers = new Map<string, CaseServer>();
+/** Puts the services' CPU masks back; module-level for the same reason. */
+let restoreServicePins = (): void => undefined;
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
   const watchdog = setTimeout(() => {
     log('bench: hard time limit reached; stopping');
     for (const server of servers.values()) server.child.kill('SIGKILL');
+    restoreServicePins();
     process.exit(2);
   }, options.maxMinutes * 60_000 + 120_000);
   watchdog.unref();
@@ -193,6 +197,9 @@ async function main(): Promise<void> {
   const pinning = pinSelf(cpuList.length);
   log(`bench: ${pinning.note}`);
   const services = await findServices();
+  const pinnedServices = pinServices(pinning);
+  restoreServicePins = pinnedServices.restore;
+  log(`bench: ${pinnedServices.note}`);
   const nearCache = redisStoreSupportsNearCache();
   const notes: string[] = [];
   if (!nearCache) notes.push('RedisStore has no `localCache` option in this tree: the near-cache case is left out.');
@@ -286,6 +293,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all([...servers.values()].map((server) => server.stop()));
     await cleanUpServices(services);
+    restoreServicePins();
   }
 
   const results = aggregate(samples, cases);
@@ -302,7 +310,7 @@ async function main(): Promise<void> {
   const machine = [
     `- CPU: ${cpuList[0]?.model ?? 'unknown'}, ${cpuList.length} cores; ${pinning.note}`,
     `- Node ${process.version}, ${process.platform} ${release()}; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine shows here)`,
-    `- Redis ${services.redisVersion ?? 'not used'}, PostgreSQL ${services.postgresVersion ?? 'not used'} (both on loopback, not pinned)`,
+    `- Redis ${services.redisVersion ?? 'not used'}, PostgreSQL ${services.postgresVersion ?? 'not used'} (both on loopback); ${pinnedServices.note}`,
     `- Library at ${gitRevision()}`,
     `- Packages: ${Object.entries(versions)
       .map(([name, version]) => `${name} ${version}`)
@@ -364,5 +372,6 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   for (const server of servers.values()) server.child.kill('SIGKILL');
+  restoreServicePins();
   process.exit(1);
 });

@@ -171,6 +171,49 @@ describe('PostgresStore', () => {
     expect(() => new PostgresStore({ pool, table: 'auth.sessions' })).not.toThrow();
     expect(() => new PostgresStore({} as never)).toThrow(/PostgresStore needs a pg Pool/);
     expect(() => new PostgresStore({ pool, pruneInterval: 0 })).toThrow(/pruneInterval/);
+    expect(() => new PostgresStore({ pool, preparedStatements: 'yes' as never })).toThrow(
+      'PostgresStore preparedStatements must be true or false, got yes',
+    );
+  });
+
+  it('prepares each statement once per connection, with names of its own per table', async () => {
+    // One connection, so pg_prepared_statements (which is per connection) sees what the store did.
+    const single = new pg.Pool({ connectionString: serviceUrl('postgres'), max: 1 });
+    try {
+      const first = new PostgresStore({ pool: single, table: freshTable(), createTable: true });
+      const second = new PostgresStore({ pool: single, table: freshTable(), createTable: true });
+      for (const store of [first, second]) {
+        await store.write('k', create({ a: 1 }));
+        await store.get('k');
+        expect(await store.write('k', update({ b: 2 }))).toBe(true);
+        expect(Object.fromEntries((await store.get('k'))?.data ?? [])).toEqual({ a: 1, b: 2 });
+      }
+      const prepared = await single.query<{ name: string; statement: string }>(
+        `SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'novanest_session_%' ORDER BY name`,
+      );
+      // insert, select and update for each of the two tables: six, each prepared once.
+      expect(prepared.rows).toHaveLength(6);
+      for (const statement of ['insert', 'select', 'update']) {
+        const own = prepared.rows.filter((row) => row.name.startsWith(`novanest_session_${statement}_`));
+        expect(own).toHaveLength(2);
+        expect(new Set(own.map((row) => row.statement)).size).toBe(2);
+      }
+    } finally {
+      await single.end();
+    }
+  });
+
+  it('sends unnamed statements with preparedStatements: false', async () => {
+    const single = new pg.Pool({ connectionString: serviceUrl('postgres'), max: 1 });
+    try {
+      const store = new PostgresStore({ pool: single, table: freshTable(), createTable: true, preparedStatements: false });
+      await store.write('k', create({ a: 1 }));
+      expect(Object.fromEntries((await store.get('k'))?.data ?? [])).toEqual({ a: 1 });
+      const prepared = await single.query(`SELECT name FROM pg_prepared_statements`);
+      expect(prepared.rows).toEqual([]);
+    } finally {
+      await single.end();
+    }
   });
 
   it('works on a table made by the shipped postgres.schema.sql', async () => {
