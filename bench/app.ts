@@ -58,7 +58,7 @@ const SECRET = 'novanest-bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
  * Counts requests whose session did not hold what the setup route put there (a lost or expired
  * session would make a `read` look cheap). The orchestrator reports any.
  */
-export const counters = { misses: 0 };
+export const counters: { misses: number; nearCache?: () => { hits: number; misses: number } | undefined } = { misses: 0 };
 
 interface BenchSessionData {
   username?: string;
@@ -236,7 +236,10 @@ async function redisStore(services: BenchServices, closers: Closer[], nearCache:
   // Defaults: the store opens (and closes) its own subscriber connection for the invalidations.
   // The cast keeps the bench compiling against a store without the option.
   const options = { client, prefix, localCache: true } as RedisStoreOptions;
-  return new RedisStore(options);
+  const store = new RedisStore(options);
+  // Reported per slice, so that a slice whose reads mostly missed the cache shows as such.
+  counters.nearCache = () => (store as { localCacheStatus?: { hits: number; misses: number } }).localCacheStatus;
+  return store;
 }
 
 async function novanestStore(bench: BenchCase, services: BenchServices, closers: Closer[]): Promise<SessionStore> {

@@ -223,7 +223,15 @@ export interface CaseServer {
   readonly port: number;
   readonly child: ChildProcess;
   /** The server's CPU time so far (user + system, and system alone, µs) and its miss counter. */
-  stats(): Promise<{ cpuUs: number; systemUs: number; misses: number; rss: number; monoUs: number }>;
+  stats(): Promise<{
+    cpuUs: number;
+    systemUs: number;
+    misses: number;
+    cacheHits: number;
+    cacheMisses: number;
+    rss: number;
+    monoUs: number;
+  }>;
   stop(): Promise<void>;
   /**
    * Moves the server onto the measured CPU (`true`) or back to the load generator's (`false`),
@@ -280,7 +288,7 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
     void exit.then(() => {
       clearTimeout(timer);
       reject(new Error(`${bench.id}: the server exited (code ${child.exitCode})\n${output}`));
-      for (const [, settle] of waiting) settle({ type: 'stats', seq: -1, userUs: Number.NaN, systemUs: 0, misses: 0, rss: 0, monoUs: 0 });
+      for (const [, settle] of waiting) settle({ type: 'stats', seq: -1, userUs: Number.NaN, systemUs: 0, misses: 0, cacheHits: 0, cacheMisses: 0, rss: 0, monoUs: 0 });
     });
     child.on('message', (message: ServerMessage) => {
       if (message.type === 'ready') {
@@ -306,6 +314,8 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
                     cpuUs: reply.userUs + reply.systemUs,
                     systemUs: reply.systemUs,
                     misses: reply.misses,
+                    cacheHits: reply.cacheHits,
+                    cacheMisses: reply.cacheMisses,
                     rss: reply.rss,
                     monoUs: reply.monoUs,
                   });
@@ -417,6 +427,9 @@ export interface SliceResult {
   systemUs: number;
   failures: number;
   misses: number;
+  /** Near-cache reads in the slice answered from memory and from Redis (near-cache cases). */
+  cacheHits: number;
+  cacheMisses: number;
 }
 
 /**
@@ -456,6 +469,8 @@ async function loadSlice(server: CaseServer, route: Route, headers: Record<strin
     systemUs: after.systemUs - before.systemUs,
     failures: result.non2xx + result.errors + result.timeouts,
     misses: after.misses - before.misses,
+    cacheHits: after.cacheHits - before.cacheHits,
+    cacheMisses: after.cacheMisses - before.cacheMisses,
   };
 }
 

@@ -18,6 +18,9 @@ export type ServerMessage =
       userUs: number;
       systemUs: number;
       misses: number;
+      /** Near-cache reads answered from memory and from Redis so far (near-cache cases only). */
+      cacheHits: number;
+      cacheMisses: number;
       rss: number;
       /** Monotonic clock in µs: the clock of `--cpu-prof` timestamps, to cut a profile to a window. */
       monoUs: number;
@@ -58,6 +61,8 @@ async function main(): Promise<void> {
         userUs: cpu.user,
         systemUs: cpu.system,
         misses: counters.misses,
+        cacheHits: counters.nearCache?.()?.hits ?? 0,
+        cacheMisses: counters.nearCache?.()?.misses ?? 0,
         rss: process.memoryUsage.rss(),
         monoUs: Number(process.hrtime.bigint() / 1000n),
       });

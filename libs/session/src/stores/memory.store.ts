@@ -1,5 +1,6 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
+import { LruList, type LruNode } from './lru-list.js';
 import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
 
 /** Options of the in-memory store. */
@@ -13,13 +14,13 @@ export interface MemoryStoreOptions {
   sweepInterval?: number;
 }
 
-interface MemoryEntry {
+interface MemoryEntry extends LruNode {
+  /** The store key, for eviction, which finds the entry by activity rather than by key. */
+  readonly key: string;
   /** The session's values as one JSON object text: copied in on write, out on read, never shared. */
   data: string;
   createdAt: number;
   expiresAt: number;
-  /** Position in the store-wide activity order (higher is more recent), for eviction. */
-  activeAt: number;
 }
 
 /**
@@ -58,10 +59,10 @@ function stringifyData(data: ReadonlyMap<string, unknown>): string {
  * `PostgresStore` for more than one node.
  */
 export class MemoryStore extends SessionStore implements OnApplicationShutdown {
-  /** Each shard is kept in activity order: least recently written or touched first. */
   private readonly shards: Array<Map<string, MemoryEntry>> = Array.from({ length: SHARDS }, () => new Map());
+  /** Every held entry, least recently written or touched first. */
+  private readonly activity = new LruList<MemoryEntry>();
   private count = 0;
-  private activity = 0;
   private readonly maxEntries: number;
   private readonly sweepIntervalMs: number;
   private readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
@@ -98,7 +99,14 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const now = Date.now();
     if (change.mode === 'create') {
-      this.put(key, { data: stringifyData(change.set), createdAt: change.createdAt, expiresAt: now + change.ttl, activeAt: 0 });
+      this.insert({
+        key,
+        data: stringifyData(change.set),
+        createdAt: change.createdAt,
+        expiresAt: now + change.ttl,
+        lruPrev: undefined,
+        lruNext: undefined,
+      });
       return true;
     }
     const entry = this.live(key, now);
@@ -108,7 +116,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     for (const [name, value] of change.set) data.set(name, value);
     entry.data = stringifyData(data);
     entry.expiresAt = now + change.ttl;
-    this.put(key, entry);
+    this.activity.touch(entry);
     return true;
   }
 
@@ -117,7 +125,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const entry = this.live(key, now);
     if (entry === undefined) return false;
     entry.expiresAt = now + ttl;
-    this.put(key, entry);
+    this.activity.touch(entry);
     return true;
   }
 
@@ -133,6 +141,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     for (const shard of this.shards) shard.clear();
+    this.activity.clear();
     this.count = 0;
   }
 
@@ -160,7 +169,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
           continue;
         }
         const [key, entry] = next.value;
-        if (entry.expiresAt <= now && this.shards[shardIndexNow].delete(key)) this.count--;
+        if (entry.expiresAt <= now && this.shards[shardIndexNow].delete(key)) this.forget(entry);
       }
       setImmediate(slice);
     };
@@ -181,31 +190,33 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   }
 
   private remove(key: string): void {
-    if (this.shards[shardIndex(key)].delete(key)) this.count--;
+    const shard = this.shards[shardIndex(key)];
+    const entry = shard.get(key);
+    if (entry === undefined) return;
+    shard.delete(key);
+    this.forget(entry);
   }
 
-  /** (Re)inserts at the end of its shard, which keeps each shard in activity order. */
-  private put(key: string, entry: MemoryEntry): void {
-    this.remove(key);
+  /** Bookkeeping for an entry just deleted from its shard. */
+  private forget(entry: MemoryEntry): void {
+    this.activity.remove(entry);
+    this.count--;
+  }
+
+  /** Adds a session (replacing any under its key) as the most recently active. */
+  private insert(entry: MemoryEntry): void {
+    this.remove(entry.key);
     if (this.count >= this.maxEntries) this.evictLeastActive();
-    entry.activeAt = ++this.activity;
-    this.shards[shardIndex(key)].set(key, entry);
+    this.shards[shardIndex(entry.key)].set(entry.key, entry);
+    this.activity.push(entry);
     this.count++;
     this.startSweeping();
   }
 
-  /** The least recently active session overall is the oldest of the shards' first entries. */
   private evictLeastActive(): void {
-    let oldest: { shard: Map<string, MemoryEntry>; key: string; activeAt: number } | undefined;
-    for (const shard of this.shards) {
-      const first = shard.entries().next();
-      if (first.done) continue;
-      const [key, entry] = first.value;
-      if (oldest === undefined || entry.activeAt < oldest.activeAt) oldest = { shard, key, activeAt: entry.activeAt };
-    }
+    const oldest = this.activity.first();
     if (oldest === undefined) return;
-    oldest.shard.delete(oldest.key);
-    this.count--;
+    this.remove(oldest.key);
     if (!this.warnedFull) {
       this.warnedFull = true;
       this.logger.warn(

@@ -4,6 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
 import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
 import { parseStoredValue } from '../session-value.js';
+import { LruList, type LruNode } from './lru-list.js';
 import type { SessionWrite, StoredSession } from './session.store.js';
 
 /** Options of `RedisStore`'s per-process near-cache (`localCache`). */
@@ -43,7 +44,8 @@ export interface RedisLocalCacheStatus {
 }
 
 /** A session as the cache holds it: values as JSON text, copied in and parsed out. */
-interface CacheEntry {
+interface CacheEntry extends LruNode {
+  readonly key: string;
   values: Map<string, string>;
   createdAt: number;
   expiresAt: number;
@@ -125,6 +127,8 @@ export class RedisNearCache {
   readonly nodeId = randomBytes(8).toString('hex');
 
   private readonly entries = new Map<string, CacheEntry>();
+  /** The same entries, least recently used first. */
+  private readonly recency = new LruList<CacheEntry>();
   private readonly pending = new Map<string, Set<CacheTicket>>();
   private readonly maxEntries: number;
   private readonly ttlMs: number;
@@ -200,12 +204,10 @@ export class RedisNearCache {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= now || entry.cachedUntil <= now) {
-      this.entries.delete(key);
+      this.drop(key);
       return undefined;
     }
-    // Most recently used last: eviction takes from the front.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.recency.touch(entry);
     this.hits++;
     const data = new Map<string, unknown>();
     for (const [name, json] of entry.values) data.set(name, parseStoredValue(json));
@@ -231,7 +233,7 @@ export class RedisNearCache {
     if (!cacheable || values === undefined) return;
     // Counted from before the request left: never later than Redis's own expiry.
     const expiresAt = remainingMs < 0 ? Number.MAX_SAFE_INTEGER : ticket.startedAt + remainingMs;
-    this.put(ticket.key, { values, createdAt, expiresAt, cachedUntil: Date.now() + this.ttlMs });
+    this.put(ticket.key, values, createdAt, expiresAt);
   }
 
   /** This node committed `change`: keep its entry in step, or drop it when unsure. */
@@ -241,13 +243,13 @@ export class RedisNearCache {
     const key = ticket.key;
     const expiresAt = ticket.startedAt + change.ttl;
     if (!cacheable || !applied || change.ttl <= 0) {
-      this.entries.delete(key);
+      this.drop(key);
       return;
     }
     if (change.mode === 'create') {
       const values = new Map<string, string>();
       for (const [name, value] of change.set) values.set(name, JSON.stringify(value));
-      this.put(key, { values, createdAt: change.createdAt, expiresAt, cachedUntil: Date.now() + this.ttlMs });
+      this.put(key, values, change.createdAt, expiresAt);
       return;
     }
     const entry = this.entries.get(key);
@@ -264,7 +266,7 @@ export class RedisNearCache {
     this.invalidateOthers(ticket);
     const entry = this.entries.get(ticket.key);
     if (entry === undefined) return;
-    if (!cacheable || !alive) this.entries.delete(ticket.key);
+    if (!cacheable || !alive) this.drop(ticket.key);
     else entry.expiresAt = ticket.startedAt + ttl;
   }
 
@@ -272,7 +274,7 @@ export class RedisNearCache {
   forget(ticket: CacheTicket): void {
     this.settle(ticket);
     this.invalidateOthers(ticket);
-    this.entries.delete(ticket.key);
+    this.drop(ticket.key);
   }
 
   /** Stops serving, drops every entry, and closes (or, when passed in, unsubscribes) the subscriber. */
@@ -284,7 +286,7 @@ export class RedisNearCache {
     this.stopWatchingCluster?.();
     this.stopWatchingCluster = undefined;
     this.update();
-    this.entries.clear();
+    this.clearEntries();
     await Promise.allSettled(this.links.splice(0).map((link) => this.release(link)));
   }
 
@@ -318,18 +320,41 @@ export class RedisNearCache {
       return;
     }
     const key = message.slice(second + 1);
-    this.entries.delete(key);
+    this.drop(key);
     for (const ticket of this.pending.get(key) ?? []) ticket.dirty = true;
   }
 
-  private put(key: string, entry: CacheEntry): void {
-    this.entries.delete(key);
+  /** Caches a session as the most recently used, making room by dropping the least recently used. */
+  private put(key: string, values: Map<string, string>, createdAt: number, expiresAt: number): void {
+    this.drop(key);
     while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
+      const oldest = this.recency.first();
+      if (oldest === undefined) break;
+      this.drop(oldest.key);
     }
+    const entry: CacheEntry = {
+      key,
+      values,
+      createdAt,
+      expiresAt,
+      cachedUntil: Date.now() + this.ttlMs,
+      lruPrev: undefined,
+      lruNext: undefined,
+    };
     this.entries.set(key, entry);
+    this.recency.push(entry);
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.entries.delete(key);
+    this.recency.remove(entry);
+  }
+
+  private clearEntries(): void {
+    this.entries.clear();
+    this.recency.clear();
   }
 
   /** Serving only while every link is subscribed and answering; any lapse empties the cache. */
@@ -344,7 +369,7 @@ export class RedisNearCache {
       return;
     }
     // Whatever was cached or is being loaded may have missed an invalidation.
-    this.entries.clear();
+    this.clearEntries();
     this.epoch++;
     for (const seq of [...this.echoes.keys()]) this.settleEcho(seq);
     if (!this.closed) {
