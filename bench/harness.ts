@@ -218,20 +218,15 @@ export function pinServices(pinning: Pinning): { note: string; restore(): void }
 // ---------------------------------------------------------------------------------------------
 // Case servers.
 
+/** What a server reports (see server.ts), with its CPU time as user + system. */
+export type ServerStats = Omit<Extract<ServerMessage, { type: 'stats' }>, 'type' | 'seq' | 'userUs'> & { cpuUs: number };
+
 export interface CaseServer {
   readonly bench: BenchCase;
   readonly port: number;
   readonly child: ChildProcess;
   /** The server's CPU time so far (user + system, and system alone, µs) and its miss counter. */
-  stats(): Promise<{
-    cpuUs: number;
-    systemUs: number;
-    misses: number;
-    cacheHits: number;
-    cacheMisses: number;
-    rss: number;
-    monoUs: number;
-  }>;
+  stats(): Promise<ServerStats>;
   stop(): Promise<void>;
   /**
    * Moves the server onto the measured CPU (`true`) or back to the load generator's (`false`),
