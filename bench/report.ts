@@ -19,6 +19,9 @@ export interface Sample {
   cpuUs: number;
   /** Responses that were not 2xx, plus socket errors and timeouts. */
   failures: number;
+  /** Near-cache reads answered from memory and from Redis (near-cache cases only). */
+  cacheHits?: number;
+  cacheMisses?: number;
   /**
    * The bare app of the same platform and route measured right before and right after this
    * slice (their mean), which this slice is compared with. Without it, the bare slice of the
@@ -251,4 +254,25 @@ export function peersTable(results: readonly CellResult[], cases: readonly Bench
     }
   }
   return table(['peer', 'route', 'issue 7 (µs, ratio)', 'this run (µs, ratio)'], rows, ['l', 'l', 'r', 'r']);
+}
+
+/**
+ * For each near-cache case and route, the share of its cached reads answered from memory over
+ * all measured slices: a near-cache figure means little if the cache was not serving.
+ */
+export function nearCacheNotes(samples: readonly Sample[]): string[] {
+  const totals = new Map<string, { hits: number; misses: number }>();
+  for (const sample of samples) {
+    const reads = (sample.cacheHits ?? 0) + (sample.cacheMisses ?? 0);
+    if (reads === 0) continue;
+    const id = `${sample.caseId} ${sample.route}`;
+    const total = totals.get(id) ?? { hits: 0, misses: 0 };
+    total.hits += sample.cacheHits ?? 0;
+    total.misses += sample.cacheMisses ?? 0;
+    totals.set(id, total);
+  }
+  return [...totals].map(
+    ([id, { hits, misses }]) =>
+      `Near-cache ${id}: ${((100 * hits) / (hits + misses)).toFixed(2)}% of ${hits + misses} session loads answered from memory.`,
+  );
 }

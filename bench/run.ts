@@ -40,6 +40,7 @@ import {
   type Sample,
   aggregate,
   checkTargets,
+  nearCacheNotes,
   peersTable,
   resultsTable,
   summaryMatrix,
@@ -275,6 +276,8 @@ async function main(): Promise<void> {
             p99Ms: slice.p99Ms,
             cpuUs: slice.cpuUs,
             failures: slice.failures + slice.misses,
+            cacheHits: slice.cacheHits,
+            cacheMisses: slice.cacheMisses,
           };
           samples.push(sample);
           return sample;
@@ -297,6 +300,7 @@ async function main(): Promise<void> {
   }
 
   const results = aggregate(samples, cases);
+  notes.push(...nearCacheNotes(samples));
   const checks = checkTargets(results, cases);
   const versions = packageVersions(PACKAGES);
   const elapsed = (Date.now() - startedAt) / 1000;

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { createBenchApp } from '../bench/app.js';
 import { allCases, parseCaseId } from '../bench/cases.js';
 import { locationOf } from '../bench/profile.js';
-import { type Sample, aggregate, checkTargets, median, resultsTable } from '../bench/report.js';
+import { type Sample, aggregate, checkTargets, median, nearCacheNotes, resultsTable } from '../bench/report.js';
 
 describe('bench harness', () => {
   it.each(['express', 'fastify'] as const)('serves the bench routes with the memory store on %s', async (platform) => {
@@ -76,5 +76,16 @@ describe('bench harness', () => {
     expect(locationOf({ functionName: 'x', url: 'file:///r/node_modules/@nestjs/core/router/a.js', lineNumber: 1 })).toBe('@nestjs/core');
     expect(locationOf({ functionName: 'x', url: 'node:_http_outgoing', lineNumber: 1 })).toBe('node:_http_outgoing');
     expect(locationOf({ functionName: '(garbage collector)', url: '', lineNumber: -1 })).toBe('(garbage collector)');
+  });
+
+  it('says how many near-cache loads were answered from memory, over all rounds', () => {
+    const slice = (round: number, cacheHits: number, cacheMisses: number): Sample => ({
+      round, caseId: 'novanest-redis-nearcache@fastify', route: 'read', requests: 1000, durationS: 1, p99Ms: 1, cpuUs: 1, failures: 0, cacheHits, cacheMisses,
+    });
+    const plain: Sample = { round: 1, caseId: 'novanest-redis@fastify', route: 'read', requests: 1000, durationS: 1, p99Ms: 1, cpuUs: 1, failures: 0 };
+    expect(nearCacheNotes([slice(1, 990, 10), slice(2, 1000, 0), plain])).toEqual([
+      'Near-cache novanest-redis-nearcache@fastify read: 99.50% of 2000 session loads answered from memory.',
+    ]);
+    expect(nearCacheNotes([plain])).toEqual([]);
   });
 });
