@@ -55,14 +55,15 @@ async function main(): Promise<void> {
   process.on('message', (message: OrchestratorMessage) => {
     if (message.type === 'stats') {
       const cpu = process.cpuUsage();
+      const cache = counters.nearCache?.();
       send({
         type: 'stats',
         seq: message.seq,
         userUs: cpu.user,
         systemUs: cpu.system,
         misses: counters.misses,
-        cacheHits: counters.nearCache?.()?.hits ?? 0,
-        cacheMisses: counters.nearCache?.()?.misses ?? 0,
+        cacheHits: cache?.hits ?? 0,
+        cacheMisses: cache?.misses ?? 0,
         rss: process.memoryUsage.rss(),
         monoUs: Number(process.hrtime.bigint() / 1000n),
       });
