@@ -76,8 +76,7 @@ const NEEDS: Partial<Record<Layer, readonly ('redis' | 'postgres')[]>> = {
 };
 
 function makeCase(layer: Layer, platform: Platform): BenchCase {
-  const kind =
-    layer === 'bare' ? 'bare' : layer === 'nest-floor' ? 'reference' : layer.startsWith('novanest-') ? 'ours' : 'peer';
+  const kind = layer === 'bare' ? 'bare' : layer === 'nest-floor' ? 'reference' : layer.startsWith('novanest-') ? 'ours' : 'peer';
   return {
     id: `${layer}@${platform}`,
     layer,
@@ -111,7 +110,9 @@ export function allCases(options: { nearCache: boolean }): BenchCase[] {
 export function parseCaseId(id: string): BenchCase {
   const [layer, platform] = id.split('@');
   if ((platform !== 'express' && platform !== 'fastify') || !(layer in LABELS)) {
-    throw new Error(`unknown bench case ${JSON.stringify(id)}: expected <layer>@<express|fastify>, layers: ${Object.keys(LABELS).join(', ')}`);
+    throw new Error(
+      `unknown bench case ${JSON.stringify(id)}: expected <layer>@<express|fastify>, layers: ${Object.keys(LABELS).join(', ')}`,
+    );
   }
   return makeCase(layer as Layer, platform);
 }

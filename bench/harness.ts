@@ -293,7 +293,8 @@ export function startServer(bench: BenchCase, options: StartOptions): Promise<Ca
     void exit.then(() => {
       clearTimeout(timer);
       reject(new Error(`${bench.id}: the server exited (code ${child.exitCode})\n${output}`));
-      for (const [, settle] of waiting) settle({ type: 'stats', seq: -1, userUs: Number.NaN, systemUs: 0, misses: 0, cacheHits: 0, cacheMisses: 0, rss: 0, monoUs: 0 });
+      for (const [, settle] of waiting)
+        settle({ type: 'stats', seq: -1, userUs: Number.NaN, systemUs: 0, misses: 0, cacheHits: 0, cacheMisses: 0, rss: 0, monoUs: 0 });
     });
     child.on('message', (message: ServerMessage) => {
       if (message.type === 'ready') {

@@ -190,7 +190,9 @@ async function main(): Promise<void> {
   });
   rows.sort((a, b) => b.diff - a.diff);
   for (const row of rows.filter((r) => Math.abs(r.diff) >= 0.3 || r.mine >= 2)) {
-    lines.push(`| ${row.location} | ${row.mine.toFixed(1)} | ${row.theirs.toFixed(1)} | ${row.diff >= 0 ? '+' : ''}${row.diff.toFixed(1)} |`);
+    lines.push(
+      `| ${row.location} | ${row.mine.toFixed(1)} | ${row.theirs.toFixed(1)} | ${row.diff >= 0 ? '+' : ''}${row.diff.toFixed(1)} |`,
+    );
   }
   lines.push('', '## Functions with the most self time (this case), µs per request', '');
   lines.push('| function | µs/req |', '|:--|--:|');

@@ -150,8 +150,7 @@ export function checkTargets(results: readonly CellResult[], cases: readonly Ben
 // ---------------------------------------------------------------------------------------------
 // Markdown.
 
-const fixed = (value: number | undefined, digits = 0): string =>
-  value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits);
+const fixed = (value: number | undefined, digits = 0): string => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
 const signed = (value: number | undefined): string =>
   value === undefined || Number.isNaN(value) ? '–' : `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(0)}`;
 
@@ -179,11 +178,17 @@ export function resultsTable(results: readonly CellResult[], cases: readonly Ben
       ]);
     }
   }
-  return table(
-    ['platform', 'case', 'route', 'req/s', 'ratio', 'p99 ms', 'CPU µs/req', '+µs vs bare', 'failures'],
-    rows,
-    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
-  );
+  return table(['platform', 'case', 'route', 'req/s', 'ratio', 'p99 ms', 'CPU µs/req', '+µs vs bare', 'failures'], rows, [
+    'l',
+    'l',
+    'l',
+    'r',
+    'r',
+    'r',
+    'r',
+    'r',
+    'r',
+  ]);
 }
 
 /** The issue's layout: scenarios down, cases across, `+µs (ratio)` in each cell; one per platform. */
@@ -198,11 +203,7 @@ export function summaryMatrix(results: readonly CellResult[], cases: readonly Be
     });
     return [route, bareCell === undefined ? '–' : `${fixed(bareCell.cpuPerReqUs)} µs, ${fixed(bareCell.reqPerSec)}/s`, ...cells];
   });
-  return table(
-    ['scenario', 'bare', ...columns.map((bench) => bench.label)],
-    rows,
-    ['l', 'r', ...columns.map(() => 'r' as const)],
-  );
+  return table(['scenario', 'bare', ...columns.map((bench) => bench.label)], rows, ['l', 'r', ...columns.map(() => 'r' as const)]);
 }
 
 /**

@@ -36,16 +36,7 @@ import {
   runSlice,
   startServers,
 } from './harness.js';
-import {
-  type Sample,
-  aggregate,
-  checkTargets,
-  nearCacheNotes,
-  peersTable,
-  resultsTable,
-  summaryMatrix,
-  targetsTable,
-} from './report.js';
+import { type Sample, aggregate, checkTargets, nearCacheNotes, peersTable, resultsTable, summaryMatrix, targetsTable } from './report.js';
 
 interface RunOptions {
   quick: boolean;
@@ -165,7 +156,9 @@ const PACKAGES = [
 
 function gitRevision(): string {
   try {
-    const sha = execSync('git rev-parse --short HEAD', { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const sha = execSync('git rev-parse --short HEAD', { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
     const dirty = execSync('git status --porcelain -- libs/session/src', { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'ignore'] })
       .toString()
       .trim();
@@ -185,12 +178,15 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   const deadline = startedAt + options.maxMinutes * 60_000;
   // Whatever happens, the bench ends: a hard stop a while after the soft deadline.
-  const watchdog = setTimeout(() => {
-    log('bench: hard time limit reached; stopping');
-    for (const server of servers.values()) server.child.kill('SIGKILL');
-    restoreServicePins();
-    process.exit(2);
-  }, options.maxMinutes * 60_000 + 120_000);
+  const watchdog = setTimeout(
+    () => {
+      log('bench: hard time limit reached; stopping');
+      for (const server of servers.values()) server.child.kill('SIGKILL');
+      restoreServicePins();
+      process.exit(2);
+    },
+    options.maxMinutes * 60_000 + 120_000,
+  );
   watchdog.unref();
 
   const cpuList = cpus();
@@ -336,7 +332,7 @@ async function main(): Promise<void> {
       'slice, divided by the responses. Ratio and "+µs vs bare" compare each slice with the mean of the bare ' +
       'slices of the same platform and route run just before and just after it (each round runs bare, case, ' +
       'bare, case, …, bare); all figures are medians over the rounds. The Nest floor case is the bare app ' +
-      'plus only what this library\'s shape needs from Nest (a global interceptor that passes the call on, ' +
+      "plus only what this library's shape needs from Nest (a global interceptor that passes the call on, " +
       'a custom parameter decorator, async handlers): what any interceptor-based session layer costs before it does any work.',
     '',
     '## Added server CPU per request over bare, µs (ratio of bare req/s)',

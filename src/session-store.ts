@@ -87,11 +87,9 @@ export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, c
     {
       provide: DEMO_SESSION_STORE,
       inject: [StoreConnections],
-      useFactory: (connections: StoreConnections) =>
-        createSessionStore(process.env.SESSION_STORE ?? 'memory', process.env, connections),
+      useFactory: (connections: StoreConnections) => createSessionStore(process.env.SESSION_STORE ?? 'memory', process.env, connections),
     },
   ],
   exports: [DEMO_SESSION_STORE],
 })
 export class DemoStoreModule {}
-

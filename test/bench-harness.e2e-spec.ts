@@ -30,9 +30,18 @@ describe('bench harness', () => {
   });
 
   it('compares each case with the bare app of the same platform and round', () => {
-    const cases = allCases({ nearCache: false }).filter((bench) => bench.platform === 'express' && bench.layer.endsWith('memory') || bench.id === 'bare@express');
+    const cases = allCases({ nearCache: false }).filter(
+      (bench) => (bench.platform === 'express' && bench.layer.endsWith('memory')) || bench.id === 'bare@express',
+    );
     const sample = (caseId: string, round: number, requests: number, cpuUs: number): Sample => ({
-      round, caseId, route: 'read', requests, durationS: 1, p99Ms: 1, cpuUs, failures: 0,
+      round,
+      caseId,
+      route: 'read',
+      requests,
+      durationS: 1,
+      p99Ms: 1,
+      cpuUs,
+      failures: 0,
     });
     const samples = [
       sample('bare@express', 1, 1000, 200_000), // 200 µs/req
@@ -60,7 +69,14 @@ describe('bench harness', () => {
       // The round's bare slice ran in a quiet minute; the machine was slower around the case's slice.
       { round: 1, caseId: 'bare@fastify', route: 'write', requests: 1000, durationS: 1, p99Ms: 1, cpuUs: 30_000, failures: 0 },
       {
-        round: 1, caseId: 'novanest-memory@fastify', route: 'write', requests: 500, durationS: 1, p99Ms: 1, cpuUs: 40_000, failures: 0,
+        round: 1,
+        caseId: 'novanest-memory@fastify',
+        route: 'write',
+        requests: 500,
+        durationS: 1,
+        p99Ms: 1,
+        cpuUs: 40_000,
+        failures: 0,
         baseline: { cpuPerReqUs: 60, reqPerSec: 625 },
       },
     ];
@@ -80,9 +96,27 @@ describe('bench harness', () => {
 
   it('says how many near-cache loads were answered from memory, over all rounds', () => {
     const slice = (round: number, cacheHits: number, cacheMisses: number): Sample => ({
-      round, caseId: 'novanest-redis-nearcache@fastify', route: 'read', requests: 1000, durationS: 1, p99Ms: 1, cpuUs: 1, failures: 0, cacheHits, cacheMisses,
+      round,
+      caseId: 'novanest-redis-nearcache@fastify',
+      route: 'read',
+      requests: 1000,
+      durationS: 1,
+      p99Ms: 1,
+      cpuUs: 1,
+      failures: 0,
+      cacheHits,
+      cacheMisses,
     });
-    const plain: Sample = { round: 1, caseId: 'novanest-redis@fastify', route: 'read', requests: 1000, durationS: 1, p99Ms: 1, cpuUs: 1, failures: 0 };
+    const plain: Sample = {
+      round: 1,
+      caseId: 'novanest-redis@fastify',
+      route: 'read',
+      requests: 1000,
+      durationS: 1,
+      p99Ms: 1,
+      cpuUs: 1,
+      failures: 0,
+    };
     expect(nearCacheNotes([slice(1, 990, 10), slice(2, 1000, 0), plain])).toEqual([
       'Near-cache novanest-redis-nearcache@fastify read: 99.50% of 2000 session loads answered from memory.',
     ]);

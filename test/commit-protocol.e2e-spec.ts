@@ -166,7 +166,7 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
     unhandled.length = 0;
   });
 
-  it('gates without touching Node\'s ServerResponse.prototype, and without own writers on Express responses', async () => {
+  it("gates without touching Node's ServerResponse.prototype, and without own writers on Express responses", async () => {
     const response = await request(server).get('/writers').expect(200);
     expect(setCookieFor(response)).toMatch(/^session_id=/);
     // Own properties on an Express response slow every later access to it (bench/findings.md):
@@ -193,11 +193,14 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
   });
 
   it('an @Sse() route streams its events and nothing crashes', async () => {
-    const response = await request(server).get('/events').buffer(true).parse((res, done) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => done(null, text));
-    });
+    const response = await request(server)
+      .get('/events')
+      .buffer(true)
+      .parse((res, done) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => done(null, text));
+      });
     expect(response.status).toBe(200);
     expect(response.body).toContain('data: tick 0');
     expect(response.body).toContain('data: tick 2');
@@ -230,7 +233,10 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
     const created = await request(server).post('/set').expect(200);
     const id = cookieValue(created) as string;
     const sizeBefore = store.size;
-    const slow = request(server).post('/slow-regenerate').set('Cookie', `session_id=${id}`).then((r) => r);
+    const slow = request(server)
+      .post('/slow-regenerate')
+      .set('Cookie', `session_id=${id}`)
+      .then((r) => r);
     while (!latch.reached) await new Promise((resolve) => setTimeout(resolve, 2));
     await request(server).post('/destroy').set('Cookie', `session_id=${id}`).expect(200);
     latch.open();
@@ -247,9 +253,7 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
     await agent.post('/set').expect(200);
     const sizeBefore = store.size;
     const response = await agent.post('/set-and-destroy').expect(200);
-    expect(setCookies(response)).toEqual([
-      'session_id=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax',
-    ]);
+    expect(setCookies(response)).toEqual(['session_id=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax']);
     expect(store.size).toBe(sizeBefore - 1);
   });
 

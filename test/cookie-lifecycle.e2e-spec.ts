@@ -1,14 +1,4 @@
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  type INestApplication,
-  Module,
-  PayloadTooLargeException,
-  Post,
-  Redirect,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, type INestApplication, Module, PayloadTooLargeException, Post, Redirect } from '@nestjs/common';
 import request from 'supertest';
 import {
   CookieStore,
@@ -116,7 +106,12 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
       ],
       ['secure: false over HTTPS', { cookie: { secure: false } }, true, /^session_id=[\w-]{43}; Path=\/; HttpOnly; SameSite=Lax$/],
       ['httpOnly: false', { cookie: { httpOnly: false } }, false, /^session_id=[\w-]{43}; Path=\/; SameSite=Lax$/],
-      ['__Host- prefix', { cookie: { name: '__Host-sid', secure: true } }, true, /^__Host-sid=[\w-]{43}; Path=\/; HttpOnly; Secure; SameSite=Lax$/],
+      [
+        '__Host- prefix',
+        { cookie: { name: '__Host-sid', secure: true } },
+        true,
+        /^__Host-sid=[\w-]{43}; Path=\/; HttpOnly; Secure; SameSite=Lax$/,
+      ],
     ])('%s', async (_name, options, https, expected) => {
       const server = await start(new MemoryStore(), options);
       const call = request(server).get('/read');
@@ -266,7 +261,10 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
       const server = await start(store, { secret: SECRET_A });
       const signed = cookieValue(await request(server).post('/set').send({ key: 'user', value: 'ada' })) as string;
       store.reset();
-      const response = await request(server).get('/read').set('Cookie', `session_id=${tamper(signed)}`).expect(200);
+      const response = await request(server)
+        .get('/read')
+        .set('Cookie', `session_id=${tamper(signed)}`)
+        .expect(200);
       expect(response.body.data).toEqual({});
       expect(store.count()).toBe(0);
     });
@@ -330,14 +328,20 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
     it('refuses a session over 4096 bytes at set with a clear error and loses nothing', async () => {
       const agent = request.agent(await start(new CookieStore({ secret: SECRET_A })));
       await agent.post('/set').send({ key: 'user', value: 'ada' }).expect(200);
-      const tooBig = await agent.post('/set').send({ key: 'blob', value: 'x'.repeat(5000) }).expect(413);
+      const tooBig = await agent
+        .post('/set')
+        .send({ key: 'blob', value: 'x'.repeat(5000) })
+        .expect(413);
       expect(tooBig.body.message).toMatch(
         /^session cookie would be \d+ bytes, over the 4096-byte browser limit; store less in the session or use a server-side store$/,
       );
       expect(setCookies(tooBig)).toEqual([]);
       expect((await agent.get('/read')).body.data).toEqual({ user: 'ada' });
       // Just under the limit still fits.
-      await agent.post('/set').send({ key: 'blob', value: 'x'.repeat(2500) }).expect(200);
+      await agent
+        .post('/set')
+        .send({ key: 'blob', value: 'x'.repeat(2500) })
+        .expect(200);
       expect((await agent.get('/read')).body.data.blob).toHaveLength(2500);
     });
 

@@ -68,10 +68,7 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
       const oldHome = await request(server).get('/').set('Cookie', `session_id=${sessionId}`);
       expect(oldHome.status).toBe(302);
       expect(oldHome.headers.location).toBe('/login');
-      const oldProfile = await request(server)
-        .get('/profile')
-        .set('Cookie', `session_id=${sessionId}`)
-        .set('Accept', 'application/json');
+      const oldProfile = await request(server).get('/profile').set('Cookie', `session_id=${sessionId}`).set('Accept', 'application/json');
       expect(oldProfile.status).toBe(401);
       expect(oldProfile.body).toMatchObject({ statusCode: 401 });
       expect(oldProfile.body.username).toBeUndefined();
@@ -79,10 +76,7 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
 
     it('accepts a JSON login body and answers JSON clients with JSON errors', async () => {
       const client = request.agent(server);
-      const wrong = await client
-        .post('/login')
-        .set('Accept', 'application/json')
-        .send({ username: 'bob', password: 'nope' });
+      const wrong = await client.post('/login').set('Accept', 'application/json').send({ username: 'bob', password: 'nope' });
       expect(wrong.status).toBe(401);
       expect(wrong.body).toEqual({ statusCode: 401, message: 'Invalid username or password' });
       expect(setCookieFor(wrong)).toBeUndefined();
@@ -197,17 +191,11 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
     });
 
     it('rejects repeated and bracketed form fields with a 400', async () => {
-      const repeated = await request(server)
-        .post('/login')
-        .type('form')
-        .send('username=a&username=b&password=password');
+      const repeated = await request(server).post('/login').type('form').send('username=a&username=b&password=password');
       expect(repeated.status).toBe(400);
       expect(repeated.body.message).toBe('username must be a string');
 
-      const bracketed = await request(server)
-        .post('/login')
-        .type('form')
-        .send('username[]=a&username[]=b&password=password');
+      const bracketed = await request(server).post('/login').type('form').send('username[]=a&username[]=b&password=password');
       expect(bracketed.status).toBe(400);
       // Express's extended parser makes an array, Fastify's keeps the bracketed key.
       expect(bracketed.body.message).toMatch(/^username (must be a string|is required)$/);

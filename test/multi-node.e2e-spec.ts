@@ -77,7 +77,10 @@ async function startNode(name: string, env: Record<string, string>): Promise<Dem
   child.on('exit', () => (node.alive = false));
   for (let attempt = 0; attempt < 300; attempt++) {
     if (!node.alive) throw new Error(`demo node ${name} exited during start-up:\n${node.output}`);
-    const ready = await fetch(`${node.url}/heartbeat`).then((response) => response.ok, () => false);
+    const ready = await fetch(`${node.url}/heartbeat`).then(
+      (response) => response.ok,
+      () => false,
+    );
     if (ready) return node;
     await sleep(50);
   }

@@ -85,9 +85,7 @@ class ResultsController {
   }
 
   @Get('deny-json')
-  @Security(() =>
-    deny({ status: 403, headers: { 'X-Reason': 'blocked', 'WWW-Authenticate': 'Bearer' }, body: { reason: 'blocked' } }),
-  )
+  @Security(() => deny({ status: 403, headers: { 'X-Reason': 'blocked', 'WWW-Authenticate': 'Bearer' }, body: { reason: 'blocked' } }))
   denyJson() {
     return { ran: ran('deny-json') };
   }
@@ -593,22 +591,19 @@ describe.each(PLATFORMS)('security results on %s', (platform) => {
     );
   });
 
-  it.each(['throw', 'reject', 'throw-string'])(
-    'a security function that fails (%s) is a logged 500, never a pass',
-    async (route) => {
-      const response = await request(server).get(`/r/${route}`).set('Accept', 'application/json');
-      expect(response.status).toBe(500);
-      expect(response.body).toEqual({ statusCode: 500, message: 'Security check failed', error: 'Internal Server Error' });
-      // The cause stays in the log, not in the response.
-      expect(response.text).not.toMatch(/boom|not even/);
-      expect(runsOf(route)).toBe(0);
-      expect(errors).toHaveBeenCalledWith(
-        expect.stringMatching(new RegExp(`^Security of ResultsController\\.\\w+ threw: `)),
-        route === 'throw-string' ? undefined : expect.any(String),
-      );
-      expect(setCookieFor(response)).toBeUndefined();
-    },
-  );
+  it.each(['throw', 'reject', 'throw-string'])('a security function that fails (%s) is a logged 500, never a pass', async (route) => {
+    const response = await request(server).get(`/r/${route}`).set('Accept', 'application/json');
+    expect(response.status).toBe(500);
+    expect(response.body).toEqual({ statusCode: 500, message: 'Security check failed', error: 'Internal Server Error' });
+    // The cause stays in the log, not in the response.
+    expect(response.text).not.toMatch(/boom|not even/);
+    expect(runsOf(route)).toBe(0);
+    expect(errors).toHaveBeenCalledWith(
+      expect.stringMatching(new RegExp(`^Security of ResultsController\\.\\w+ threw: `)),
+      route === 'throw-string' ? undefined : expect.any(String),
+    );
+    expect(setCookieFor(response)).toBeUndefined();
+  });
 
   it('an HttpException thrown on purpose keeps its status', async () => {
     const response = await request(server).get('/r/http-exception').set('Accept', 'application/json');
@@ -649,9 +644,7 @@ describe.each(PLATFORMS)('security results on %s', (platform) => {
   it('a route without @Security warns once that it is public; @Security(false) does not', async () => {
     for (let i = 0; i < 3; i++) expect((await request(server).get('/r/unmarked-once')).status).toBe(200);
     for (let i = 0; i < 2; i++) expect((await request(server).get('/r/public-quiet')).status).toBe(200);
-    const unmarkedWarnings = warnings.mock.calls.filter((call: unknown[]) =>
-      String(call[0]).includes('has no @Security'),
-    );
+    const unmarkedWarnings = warnings.mock.calls.filter((call: unknown[]) => String(call[0]).includes('has no @Security'));
     expect(unmarkedWarnings).toEqual([
       [
         'ResultsController.unmarkedOnce has no @Security, so SessionAuthGuard lets every request through: the ' +
@@ -725,7 +718,10 @@ describe.each(PLATFORMS)('security results on %s', (platform) => {
     else expect(proto.status).toBe(400);
     expect(({} as { admin?: boolean }).admin).toBeUndefined();
 
-    const array = await request(server).post('/r/params/a').query({ q: '1' }).send([{ id: 'x', evil: true }]);
+    const array = await request(server)
+      .post('/r/params/a')
+      .query({ q: '1' })
+      .send([{ id: 'x', evil: true }]);
     expect(array.status).toBe(200);
     expect(array.body.params).toEqual({ id: 'a', q: '1' });
 

@@ -13,14 +13,7 @@ import {
   Res,
 } from '@nestjs/common';
 import request from 'supertest';
-import {
-  MemoryStore,
-  Session,
-  SessionModule,
-  SessionService,
-  SessionStore,
-  SessionValueError,
-} from '@novanest/session';
+import { MemoryStore, Session, SessionModule, SessionService, SessionStore, SessionValueError } from '@novanest/session';
 import { cookieValue, setCookieFor, setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, type Platform, startApp } from './support/platforms.js';
@@ -112,7 +105,12 @@ class SessionController {
   @Post('set-then-res-500')
   async setThenRes500(@Session() session: Session, @Res() res: unknown) {
     await session.set('doomed', true);
-    const response = res as { raw?: unknown; status?(code: number): typeof response; code?(code: number): typeof response; send(body: unknown): void };
+    const response = res as {
+      raw?: unknown;
+      status?(code: number): typeof response;
+      code?(code: number): typeof response;
+      send(body: unknown): void;
+    };
     const withStatus = response.raw !== undefined ? response.code!(500) : response.status!(500);
     withStatus.send({ message: 'handler wrote its own 500' });
   }
@@ -229,10 +227,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
     it('adds Secure when the request came over HTTPS as the platform sees it (trust proxy)', async () => {
       const proxied = await startApp(platform, SessionAppModule, { trustProxy: true });
       try {
-        const response = await request(proxied.getHttpServer())
-          .get('/untouched')
-          .set('X-Forwarded-Proto', 'https')
-          .expect(200);
+        const response = await request(proxied.getHttpServer()).get('/untouched').set('X-Forwarded-Proto', 'https').expect(200);
         expect(setCookieFor(response)).toMatch(/; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
         // Without trust proxy the same header is not believed.
         const direct = await request(server).get('/untouched').set('X-Forwarded-Proto', 'https');
@@ -286,7 +281,12 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
     it('parallel requests that set different keys of one session keep every key', async () => {
       const { agent } = await loggedIn();
       await Promise.all(
-        Array.from({ length: 25 }, (_, i) => agent.post('/set').send({ key: `k${i}`, value: i }).expect(200)),
+        Array.from({ length: 25 }, (_, i) =>
+          agent
+            .post('/set')
+            .send({ key: `k${i}`, value: i })
+            .expect(200),
+        ),
       );
       const data = (await agent.get('/whoami')).body.data as Record<string, unknown>;
       for (let i = 0; i < 25; i++) expect(data[`k${i}`]).toBe(i);
@@ -312,9 +312,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       const { agent, id } = await loggedIn({ user: 'ada' });
       const sizeBefore = store.size;
       const response = await agent.post('/destroy').expect(200);
-      expect(setCookieFor(response)).toBe(
-        'session_id=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax',
-      );
+      expect(setCookieFor(response)).toBe('session_id=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax');
       expect(store.size).toBe(sizeBefore - 1);
       const replay = await request(server).get('/whoami').set('Cookie', `session_id=${id}`).expect(200);
       expect(replay.body).toMatchObject({ isNew: true, data: {} });
@@ -438,12 +436,11 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
 
     it('stored __proto__ and constructor keys stay data and pollute no prototype', async () => {
       const agent = request.agent(server);
+      await agent.post('/set').set('Content-Type', 'application/json').send('{"key":"__proto__","value":{"polluted":true}}').expect(200);
       await agent
         .post('/set')
-        .set('Content-Type', 'application/json')
-        .send('{"key":"__proto__","value":{"polluted":true}}')
+        .send({ key: 'constructor', value: { prototype: { polluted: true } } })
         .expect(200);
-      await agent.post('/set').send({ key: 'constructor', value: { prototype: { polluted: true } } }).expect(200);
       const whoami = await agent.get('/whoami').expect(200);
       expect(whoami.text).toContain('"__proto__":{"polluted":true}');
       expect((await agent.get('/get?key=__proto__')).body).toEqual({ value: { polluted: true } });

@@ -115,7 +115,7 @@ describe('RedisStore', () => {
   it('surfaces any other script error instead of retrying it', async () => {
     const broken = new Proxy(client, {
       get(target, property, receiver) {
-        if (property === 'evalsha') return async () => Promise.reject(new Error('READONLY You can\'t write against a read only replica.'));
+        if (property === 'evalsha') return async () => Promise.reject(new Error("READONLY You can't write against a read only replica."));
         const value = Reflect.get(target, property, receiver) as unknown;
         return typeof value === 'function' ? value.bind(target) : value;
       },
@@ -228,10 +228,7 @@ describe('PostgresStore', () => {
       const store = new PostgresStore({ pool, table: `${schema}.sessions` });
       await store.write('k', create({ a: 1 }));
       expect(Object.fromEntries((await store.get('k'))?.data ?? [])).toEqual({ a: 1 });
-      const index = await client.query(
-        `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'sessions'`,
-        [schema],
-      );
+      const index = await client.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'sessions'`, [schema]);
       expect(index.rows.map((row: { indexdef: string }) => row.indexdef).join('\n')).toMatch(/\(expires_at\)/);
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

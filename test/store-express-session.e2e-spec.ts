@@ -124,9 +124,7 @@ runStoreContract({
     // so a second table in one database fails, and it would slow the first session write.
     const admin = new pg.Client({ connectionString: target.href });
     await admin.connect();
-    await admin.query(
-      `CREATE TABLE "${tableName}" (sid varchar PRIMARY KEY, sess json NOT NULL, expire timestamp(6) NOT NULL)`,
-    );
+    await admin.query(`CREATE TABLE "${tableName}" (sid varchar PRIMARY KEY, sess json NOT NULL, expire timestamp(6) NOT NULL)`);
     await admin.end();
     const pool = open(viaProxy.href);
     const pools = [pool];

@@ -34,12 +34,13 @@ runStoreContract({
     const nodes = seedNodes();
     // Every node behind its own proxy; natMap sends the client through the proxies.
     const proxies = await Promise.all(nodes.map((node) => TcpProxy.start(node)));
-    const natMap = Object.fromEntries(
-      nodes.map((node, i) => [`${node.host}:${node.port}`, { host: '127.0.0.1', port: proxies[i].port }]),
-    );
+    const natMap = Object.fromEntries(nodes.map((node, i) => [`${node.host}:${node.port}`, { host: '127.0.0.1', port: proxies[i].port }]));
     const prefix = `contract:${randomBytes(6).toString('hex')}:`;
     const client = await connected(
-      new Cluster(proxies.map((proxy) => ({ host: '127.0.0.1', port: proxy.port })), { ...FAIL_FAST, natMap }),
+      new Cluster(
+        proxies.map((proxy) => ({ host: '127.0.0.1', port: proxy.port })),
+        { ...FAIL_FAST, natMap },
+      ),
     );
     const clients = [client];
     return {

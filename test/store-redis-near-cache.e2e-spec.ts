@@ -138,12 +138,13 @@ runStoreContract({
     const nodes = clusterSeeds();
     // Every node behind its own proxy; natMap sends the client (and its subscribers) through them.
     const proxies = await Promise.all(nodes.map((node) => TcpProxy.start(node)));
-    const natMap = Object.fromEntries(
-      nodes.map((node, i) => [`${node.host}:${node.port}`, { host: '127.0.0.1', port: proxies[i].port }]),
-    );
+    const natMap = Object.fromEntries(nodes.map((node, i) => [`${node.host}:${node.port}`, { host: '127.0.0.1', port: proxies[i].port }]));
     const prefix = `contract-nc:${randomBytes(6).toString('hex')}:`;
     const client = await connected(
-      new Cluster(proxies.map((proxy) => ({ host: '127.0.0.1', port: proxy.port })), { ...CLUSTER_FAIL_FAST, natMap }),
+      new Cluster(
+        proxies.map((proxy) => ({ host: '127.0.0.1', port: proxy.port })),
+        { ...CLUSTER_FAIL_FAST, natMap },
+      ),
     );
     const clients: Cluster[] = [client];
     const stores: RedisStore[] = [];
@@ -286,7 +287,7 @@ describe('RedisStore near-cache', () => {
     }
   });
 
-  it('does not cache a read that raced another node\'s write (its answer predates the invalidation)', async () => {
+  it("does not cache a read that raced another node's write (its answer predates the invalidation)", async () => {
     const prefix = freshPrefix();
     const subscriber = await client();
     const redis = await client();
@@ -340,7 +341,9 @@ describe('RedisStore near-cache', () => {
       const downAt = performance.now();
       await proxy.down();
       const stoppedAfter = await untilServing(a, false);
-      console.log(`near-cache stopped serving ${(performance.now() - downAt).toFixed(3)} ms after the subscriber connection was reset (${stoppedAfter.toFixed(3)} ms after down() returned)`);
+      console.log(
+        `near-cache stopped serving ${(performance.now() - downAt).toFixed(3)} ms after the subscriber connection was reset (${stoppedAfter.toFixed(3)} ms after down() returned)`,
+      );
       expect(a.localCacheStatus?.entries).toBe(0);
       // B's invalidation cannot reach A now; A must not need it.
       expect(await b.store.write('s', update({ v: 2 }))).toBe(true);
@@ -438,7 +441,7 @@ describe('RedisStore near-cache', () => {
     stores.push(b);
     await untilServing(b);
     // Registered after the store's own listener: when it runs, B has already dropped the entry.
-    let droppedAt = 0;
+    let droppedAt: number;
     subscriber.on('message', () => (droppedAt = performance.now()));
     await a.store.write('s', create({ v: 0 }));
     const windows: number[] = [];
@@ -508,7 +511,7 @@ describe('RedisStore near-cache', () => {
 describe('RedisStore near-cache on Redis Cluster', () => {
   beforeEach(() => void serviceUrl('redisCluster'));
 
-  it('a write on one node invalidates the other node\'s copy, for sessions on every master', async () => {
+  it("a write on one node invalidates the other node's copy, for sessions on every master", async () => {
     const prefix = `nc-cluster:${randomBytes(6).toString('hex')}:`;
     const seeds = clusterSeeds();
     const clients = [await connected(new Cluster(seeds)), await connected(new Cluster(seeds))];
@@ -544,7 +547,9 @@ describe('RedisStore near-cache on Redis Cluster', () => {
           expect(await dataOf(b, key)).toEqual({ v: round });
         }
       }
-      console.log(`cluster: ${staleAtOnce} of ${keys.length * 5} reads on B right after A's acknowledged write (same process, no hop) were answered before B had dropped its copy`);
+      console.log(
+        `cluster: ${staleAtOnce} of ${keys.length * 5} reads on B right after A's acknowledged write (same process, no hop) were answered before B had dropped its copy`,
+      );
       expect(b.localCacheStatus?.hits).toBeGreaterThan(0);
       await a.destroy(keys[0]);
       for (let turn = 0; turn < 10_000 && (await b.get(keys[0])) !== undefined; turn++) await sleep(1);

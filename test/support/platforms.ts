@@ -15,10 +15,9 @@ export async function startApp(
   const testing = await Test.createTestingModule({ imports: [module] }).compile();
   const app =
     platform === 'fastify'
-      ? testing.createNestApplication<NestFastifyApplication>(
-          new FastifyAdapter({ trustProxy: options.trustProxy ?? false }),
-          { logger: false },
-        )
+      ? testing.createNestApplication<NestFastifyApplication>(new FastifyAdapter({ trustProxy: options.trustProxy ?? false }), {
+          logger: false,
+        })
       : testing.createNestApplication({ logger: false });
   if (platform === 'express' && options.trustProxy) {
     (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', true);

@@ -129,11 +129,7 @@ async function startRedisCluster(): Promise<{ nodes: string; stop: Stop } | { er
   try {
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      const node = await startRedisServer(port, [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', `nodes-${port}.conf`,
-        '--dir', dir,
-      ]);
+      const node = await startRedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir]);
       if (node === undefined) {
         await stop();
         return { error: CLUSTER_HINT };
@@ -145,9 +141,7 @@ async function startRedisCluster(): Promise<{ nodes: string; stop: Stop } | { er
     try {
       const share = Math.ceil(CLUSTER_SLOTS / clients.length);
       await Promise.all(
-        clients.map((client, i) =>
-          client.call('CLUSTER', 'ADDSLOTSRANGE', i * share, Math.min(CLUSTER_SLOTS, (i + 1) * share) - 1),
-        ),
+        clients.map((client, i) => client.call('CLUSTER', 'ADDSLOTSRANGE', i * share, Math.min(CLUSTER_SLOTS, (i + 1) * share) - 1)),
       );
       for (const node of started.slice(1)) await clients[0].call('CLUSTER', 'MEET', HOST, node.port);
       for (let attempt = 0; ; attempt++) {
@@ -262,11 +256,7 @@ interface ProvideTarget {
 /** vitest globalSetup: provisions both services and returns the teardown. */
 export default async function setup(project: ProvideTarget): Promise<() => Promise<void>> {
   const useLocal = process.env.NOVANEST_TEST_LOCAL_PORTS !== '0';
-  const [redis, cluster, postgres] = await Promise.all([
-    provisionRedis(useLocal),
-    provisionRedisCluster(),
-    provisionPostgres(useLocal),
-  ]);
+  const [redis, cluster, postgres] = await Promise.all([provisionRedis(useLocal), provisionRedisCluster(), provisionPostgres(useLocal)]);
   project.provide('redis', redis.info);
   project.provide('redisCluster', cluster.info);
   project.provide('postgres', postgres.info);

@@ -3,17 +3,7 @@
  * Each `test/store-*.e2e-spec.ts` file runs it with a fixture that builds its store.
  */
 import { createHash } from 'node:crypto';
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  type INestApplication,
-  Module,
-  Param,
-  Post,
-  type Type,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, type INestApplication, Module, Param, Post, type Type } from '@nestjs/common';
 import request, { type Response } from 'supertest';
 import { inject, it as vitestIt } from 'vitest';
 import { Session, SessionModule, SessionStore, type SessionModuleOptions } from '@novanest/session';
@@ -252,7 +242,10 @@ export function runStoreContract(contract: StoreContract): void {
       const id = await newSession();
       const responses = await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          request(server).post('/set').send({ key: `k${i}`, value: i }).set('Cookie', withId(id)),
+          request(server)
+            .post('/set')
+            .send({ key: `k${i}`, value: i })
+            .set('Cookie', withId(id)),
         ),
       );
       expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200));
@@ -273,7 +266,10 @@ export function runStoreContract(contract: StoreContract): void {
           const targets = [server, other.getHttpServer()];
           const responses = await Promise.all(
             Array.from({ length: 100 }, (_, i) =>
-              request(targets[i % 2]).post('/set').send({ key: `k${i}`, value: i }).set('Cookie', withId(id)),
+              request(targets[i % 2])
+                .post('/set')
+                .send({ key: `k${i}`, value: i })
+                .set('Cookie', withId(id)),
             ),
           );
           expect(responses.every((response) => response.status === 200)).toBe(true);

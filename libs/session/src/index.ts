@@ -7,12 +7,7 @@ export { Session } from './session.decorator.js';
 export type { SessionData, SessionKey, SessionValue } from './session.interface.js';
 export type { SessionManager } from './session.manager.js';
 export { SessionService } from './session.service.js';
-export {
-  MissingSessionError,
-  SessionStoreUnavailableException,
-  SessionValueError,
-  SessionsDisabledError,
-} from './session.exceptions.js';
+export { MissingSessionError, SessionStoreUnavailableException, SessionValueError, SessionsDisabledError } from './session.exceptions.js';
 export { SessionStore } from './stores/session.store.js';
 export type { SessionWrite, StoredSession } from './stores/session.store.js';
 export { MemoryStore } from './stores/memory.store.js';
@@ -41,11 +36,7 @@ export type {
   SecurityResult,
   SecuritySetting,
 } from './security.interface.js';
-export {
-  SecurityDeniedException,
-  SecurityRedirectException,
-  SessionUnauthorizedException,
-} from './security.exceptions.js';
+export { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
 export type { SecurityDeniedOptions } from './security.exceptions.js';
 export { SecurityDeniedFilter } from './security-denied.filter.js';
 // Cookie lifecycle: the stateless cookie store and its size limit.

@@ -10,7 +10,7 @@ export function isSecurityCheckType(setting: SecurityFn | SecurityCheckType): se
   return typeof prototype === 'object' && prototype !== null && typeof prototype.check === 'function';
 }
 
-function isClassSyntax(value: Function): boolean {
+function isClassSyntax(value: object): boolean {
   return Function.prototype.toString.call(value).startsWith('class');
 }
 

@@ -38,9 +38,7 @@ export type AuthDataObject = Record<string, unknown>;
 export type SecurityResult = boolean | AuthDataObject | SecurityDenial | SecurityRedirect;
 
 /** A security function (Nova's `security => fun`). It may be async. */
-export type SecurityFn<TRequest = unknown> = (
-  context: SecurityContext<TRequest>,
-) => SecurityResult | Promise<SecurityResult>;
+export type SecurityFn<TRequest = unknown> = (context: SecurityContext<TRequest>) => SecurityResult | Promise<SecurityResult>;
 
 /**
  * A security check as an injectable class, for checks that need services (a users repository,

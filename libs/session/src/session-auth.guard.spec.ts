@@ -1,20 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import {
-  type ExecutionContext,
-  ForbiddenException,
-  InternalServerErrorException,
-  Logger,
-  Scope,
-} from '@nestjs/common';
+import { type ExecutionContext, ForbiddenException, InternalServerErrorException, Logger, Scope } from '@nestjs/common';
 import { type ModuleRef, Reflector } from '@nestjs/core';
 import { acceptsJson } from './http/accepts-json.js';
 import { AUTH_DATA } from './security.constants.js';
 import { Security } from './security.decorator.js';
-import {
-  SecurityDeniedException,
-  SecurityRedirectException,
-  SessionUnauthorizedException,
-} from './security.exceptions.js';
+import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { SecurityCheck, SecurityContext, SecuritySetting } from './security.interface.js';
 import { collectSecurityParams } from './security-params.js';
 import { SecurityDenial, deny, redirectTo } from './security.results.js';
@@ -53,11 +43,7 @@ function route(classSetting: SecuritySetting | undefined, methodSetting: Securit
   return { controller: TestController, handler: TestController.prototype.handler };
 }
 
-function contextFor(
-  target: ReturnType<typeof route>,
-  request: FakeRequest,
-  type: 'http' | 'rpc' = 'http',
-): ExecutionContext {
+function contextFor(target: ReturnType<typeof route>, request: FakeRequest, type: 'http' | 'rpc' = 'http'): ExecutionContext {
   const response = fakeResponse();
   return {
     getType: () => type,
@@ -122,7 +108,12 @@ describe('SessionAuthGuard', () => {
     const open = route(undefined, false);
     await guard.canActivate(contextFor(open, request()));
     await guard.canActivate(contextFor(route(false, undefined), request()));
-    await guard.canActivate(contextFor(route(false, () => true), request()));
+    await guard.canActivate(
+      contextFor(
+        route(false, () => true),
+        request(),
+      ),
+    );
     expect(warn).not.toHaveBeenCalled();
   });
 
@@ -134,7 +125,14 @@ describe('SessionAuthGuard', () => {
 
   it('passes on true, leaving no auth data', async () => {
     const req = request();
-    await expect(guard.canActivate(contextFor(route(undefined, () => true), req))).resolves.toBe(true);
+    await expect(
+      guard.canActivate(
+        contextFor(
+          route(undefined, () => true),
+          req,
+        ),
+      ),
+    ).resolves.toBe(true);
     expect(req[AUTH_DATA]).toBeUndefined();
     expect(handleOf(req).isSettled).toBe(false);
   });
@@ -142,7 +140,12 @@ describe('SessionAuthGuard', () => {
   it('passes on a plain object and hangs it on the request as auth data', async () => {
     const req = request();
     const auth = { user: 'ann' };
-    await guard.canActivate(contextFor(route(undefined, async () => auth), req));
+    await guard.canActivate(
+      contextFor(
+        route(undefined, async () => auth),
+        req,
+      ),
+    );
     expect(req[AUTH_DATA]).toBe(auth);
   });
 
@@ -172,7 +175,14 @@ describe('SessionAuthGuard', () => {
     ['no authed key', { user: 'ann' }],
   ])('still passes an auth-data object with %s (only the boolean false denies)', async (_name, auth) => {
     const req = request();
-    await expect(guard.canActivate(contextFor(route(undefined, () => auth), req))).resolves.toBe(true);
+    await expect(
+      guard.canActivate(
+        contextFor(
+          route(undefined, () => auth),
+          req,
+        ),
+      ),
+    ).resolves.toBe(true);
     expect(req[AUTH_DATA]).toBe(auth);
   });
 
@@ -195,7 +205,12 @@ describe('SessionAuthGuard', () => {
 
   it('denies false with SessionUnauthorizedException and discards the session', async () => {
     const req = request();
-    const attempt = guard.canActivate(contextFor(route(undefined, () => false), req));
+    const attempt = guard.canActivate(
+      contextFor(
+        route(undefined, () => false),
+        req,
+      ),
+    );
     await expect(attempt).rejects.toBeInstanceOf(SessionUnauthorizedException);
     await expect(attempt).rejects.toMatchObject({ status: 401 });
     expect(handleOf(req).isSettled).toBe(true);
@@ -205,7 +220,14 @@ describe('SessionAuthGuard', () => {
   it('turns deny() into SecurityDeniedException with its status, headers and body', async () => {
     const req = request();
     const result = deny({ status: 403, headers: { 'X-Why': 'no' }, body: { why: 'no' } });
-    const error = await guard.canActivate(contextFor(route(undefined, () => result), req)).catch((e: unknown) => e);
+    const error = await guard
+      .canActivate(
+        contextFor(
+          route(undefined, () => result),
+          req,
+        ),
+      )
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SecurityDeniedException);
     expect(error).not.toBeInstanceOf(SessionUnauthorizedException);
     const denied = error as SecurityDeniedException;
@@ -217,7 +239,12 @@ describe('SessionAuthGuard', () => {
 
   it('turns redirectTo() into SecurityRedirectException', async () => {
     const error = await guard
-      .canActivate(contextFor(route(undefined, () => redirectTo('/login')), request()))
+      .canActivate(
+        contextFor(
+          route(undefined, () => redirectTo('/login')),
+          request(),
+        ),
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SecurityRedirectException);
     expect((error as SecurityRedirectException).location).toBe('/login');
@@ -273,7 +300,12 @@ describe('SessionAuthGuard', () => {
     ['a look-alike of deny()', { status: 403, headers: {}, body: 'x', __proto__: SecurityDenial }],
   ])('fails closed on %s', async (_name, value) => {
     const error = await guard
-      .canActivate(contextFor(route(undefined, () => value as unknown as boolean), request()))
+      .canActivate(
+        contextFor(
+          route(undefined, () => value as unknown as boolean),
+          request(),
+        ),
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SessionUnauthorizedException);
     expect(Logger.prototype.warn).toHaveBeenCalled();
@@ -286,15 +318,33 @@ describe('SessionAuthGuard', () => {
     });
     await expect(guard.canActivate(contextFor(route(denyAll, false), request()))).resolves.toBe(true);
     const req = request();
-    await guard.canActivate(contextFor(route(denyAll, () => ({ level: 'method' })), req));
-    expect(req[AUTH_DATA]).toEqual({ level: 'method' });
-    await expect(guard.canActivate(contextFor(route(false, () => false), request()))).rejects.toBeInstanceOf(
-      SessionUnauthorizedException,
+    await guard.canActivate(
+      contextFor(
+        route(denyAll, () => ({ level: 'method' })),
+        req,
+      ),
     );
+    expect(req[AUTH_DATA]).toEqual({ level: 'method' });
+    await expect(
+      guard.canActivate(
+        contextFor(
+          route(false, () => false),
+          request(),
+        ),
+      ),
+    ).rejects.toBeInstanceOf(SessionUnauthorizedException);
   });
 
   it('denies a secured non-HTTP call', async () => {
-    await expect(guard.canActivate(contextFor(route(undefined, () => true), request(), 'rpc'))).resolves.toBe(false);
+    await expect(
+      guard.canActivate(
+        contextFor(
+          route(undefined, () => true),
+          request(),
+          'rpc',
+        ),
+      ),
+    ).resolves.toBe(false);
   });
 
   describe('security classes', () => {
@@ -332,9 +382,7 @@ describe('SessionAuthGuard', () => {
     it('retries a creation that failed, and fails that request with a 500', async () => {
       moduleRef.create.mockRejectedValueOnce(new Error('missing dependency')).mockResolvedValue(new AllowCheck());
       const target = route(undefined, AllowCheck);
-      await expect(guard.canActivate(contextFor(target, request()))).rejects.toBeInstanceOf(
-        InternalServerErrorException,
-      );
+      await expect(guard.canActivate(contextFor(target, request()))).rejects.toBeInstanceOf(InternalServerErrorException);
       await expect(guard.canActivate(contextFor(target, request()))).resolves.toBe(true);
       expect(moduleRef.create).toHaveBeenCalledTimes(2);
     });
@@ -381,9 +429,7 @@ describe('deny() and redirectTo()', () => {
   it('percent-encode redirect URLs like encodeurl: non-ASCII and unsafe characters, keeping escapes and reserved ones', () => {
     expect(redirectTo('/login?next=/→').url).toBe('/login?next=/%E2%86%92');
     expect(redirectTo('/café').url).toBe('/caf%C3%A9');
-    expect(redirectTo('https://example.com/a b?q=<x>&r="y"#frag`').url).toBe(
-      'https://example.com/a%20b?q=%3Cx%3E&r=%22y%22#frag%60',
-    );
+    expect(redirectTo('https://example.com/a b?q=<x>&r="y"#frag`').url).toBe('https://example.com/a%20b?q=%3Cx%3E&r=%22y%22#frag%60');
     expect(redirectTo('/already%20encoded%E2%86%92?x=%zz&y=100%').url).toBe('/already%20encoded%E2%86%92?x=%25zz&y=100%25');
     expect(redirectTo("/keep/!$&'()*+,;=:@[]?/~_-.").url).toBe("/keep/!$&'()*+,;=:@[]?/~_-.");
     expect(redirectTo('/😀').url).toBe('/%F0%9F%98%80');

@@ -14,18 +14,8 @@ import type { Session } from './session.interface.js';
 import { SessionManager, isLiveSession } from './session.manager.js';
 import { AUTH_DATA, SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
-import {
-  SecurityDeniedException,
-  SecurityRedirectException,
-  SessionUnauthorizedException,
-} from './security.exceptions.js';
-import type {
-  AuthDataObject,
-  SecurityCheck,
-  SecurityCheckType,
-  SecurityContext,
-  SecuritySetting,
-} from './security.interface.js';
+import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
+import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { type ParamSources, collectSecurityParams, isPlainObject } from './security-params.js';
 import { SecurityDenial, SecurityRedirect } from './security.results.js';
 
@@ -139,11 +129,7 @@ export class SessionAuthGuard implements CanActivate {
     if (isLiveSession(session)) session.discard();
   }
 
-  private async runSecurity(
-    setting: Exclude<SecuritySetting, false>,
-    context: SecurityContext,
-    request: GuardedRequest,
-  ): Promise<unknown> {
+  private async runSecurity(setting: Exclude<SecuritySetting, false>, context: SecurityContext, request: GuardedRequest): Promise<unknown> {
     if (isSecurityCheckType(setting)) {
       const check = await this.resolveCheck(setting, request);
       return check.check(context);

@@ -93,12 +93,9 @@ describe('resolveSessionOptions: defaults', () => {
     expect(resolved.cookie.domain).toBeUndefined();
   });
 
-  it.each(['example.com', '.example.com', 'localhost', 'a-b.example.co.uk', 'EXAMPLE.com'])(
-    'accepts the domain %s',
-    (domain) => {
-      expect(resolveSessionOptions({ cookie: { domain } }).cookie.domain).toBe(domain);
-    },
-  );
+  it.each(['example.com', '.example.com', 'localhost', 'a-b.example.co.uk', 'EXAMPLE.com'])('accepts the domain %s', (domain) => {
+    expect(resolveSessionOptions({ cookie: { domain } }).cookie.domain).toBe(domain);
+  });
 
   it.each(['/', '/app', '/app/', '/a-b_c.d/~x', '/%20'])('accepts the path %s', (path) => {
     expect(resolveSessionOptions({ cookie: { path } }).cookie.path).toBe(path);
@@ -116,8 +113,7 @@ describe('resolveSessionOptions: defaults', () => {
   it('accepts __Secure- with secure: true, and __Host- with secure: true, path / and no domain', () => {
     expect(resolveSessionOptions({ cookie: { name: '__Secure-sid', secure: true } }).cookie.name).toBe('__Secure-sid');
     expect(
-      resolveSessionOptions({ cookie: { name: '__Secure-sid', secure: true, domain: 'example.com', path: '/app' } })
-        .cookie.domain,
+      resolveSessionOptions({ cookie: { name: '__Secure-sid', secure: true, domain: 'example.com', path: '/app' } }).cookie.domain,
     ).toBe('example.com');
     expect(resolveSessionOptions({ cookie: { name: '__Host-sid', secure: true } }).cookie.name).toBe('__Host-sid');
   });

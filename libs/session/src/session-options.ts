@@ -37,7 +37,6 @@ const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/;
 /** Domain attribute value: a host name, optionally with a leading dot. */
 const COOKIE_DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
-
 function fail(message: string): never {
   throw new SessionOptionsError(message);
 }
@@ -68,11 +67,7 @@ function flag(name: string, value: unknown, fallback: boolean): boolean {
 /** Applies defaults and refuses bad options with one clear sentence each. */
 export function resolveSessionOptions(options: SessionModuleOptions = {}): ResolvedSessionOptions {
   const idleTimeoutMs = seconds('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT_SECONDS);
-  const absoluteTimeoutMs = seconds(
-    'absoluteTimeout',
-    options.absoluteTimeout,
-    DEFAULT_ABSOLUTE_TIMEOUT_SECONDS,
-  );
+  const absoluteTimeoutMs = seconds('absoluteTimeout', options.absoluteTimeout, DEFAULT_ABSOLUTE_TIMEOUT_SECONDS);
   if (absoluteTimeoutMs < idleTimeoutMs) {
     fail('session absoluteTimeout must be at least idleTimeout');
   }

@@ -33,7 +33,7 @@ describe('cloneSessionValue: JSON values', () => {
     ['an empty array', []],
     ['a nested value', { user: { name: 'ada', roles: ['admin', 'dev'], age: 36, active: true, nick: null } }],
     ['an array of objects', [{ a: 1 }, { b: [2, 3] }, [[[]]]]],
-    ['unicode text', { 'clé': 'välue ✓ 😀' }],
+    ['unicode text', { clé: 'välue ✓ 😀' }],
   ])('accepts %s and gives back an equal value', (_label, value) => {
     const copy = cloneSessionValue('k', value);
     expect(copy).toEqual(value);
@@ -151,7 +151,13 @@ describe('cloneSessionValue: refused values', () => {
   it.each([
     ['a Map', new Map([['a', 1]]), 'a Map'],
     ['a Set', new Set([1]), 'a Set'],
-    ['a class instance', new (class Cart { items = [] })(), 'a Cart'],
+    [
+      'a class instance',
+      new (class Cart {
+        items = [];
+      })(),
+      'a Cart',
+    ],
     ['a RegExp', /x/, 'a RegExp'],
     ['a boxed string', new String('x'), 'a String'],
     ['a Buffer', Buffer.from('x'), 'a Buffer'],
@@ -251,7 +257,11 @@ describe('assertSessionKey', () => {
 
 describe('text every store can hold', () => {
   it.each([
-    ['a NUL in a string', { note: 'a\u0000b' }, /^session value "v"\.note contains U\+0000; session text must be valid Unicode without U\+0000$/],
+    [
+      'a NUL in a string',
+      { note: 'a\u0000b' },
+      /^session value "v"\.note contains U\+0000; session text must be valid Unicode without U\+0000$/,
+    ],
     ['a lone high surrogate', ['ok', '\uD800x'], /^session value "v"\[1\] contains an unpaired surrogate;/],
     ['a lone low surrogate', '\uDC00', /^session value "v" contains an unpaired surrogate;/],
     ['a NUL in an object key', { 'a\u0000': 1 }, /^session value "v" \(a key\) contains U\+0000;/],

@@ -3,9 +3,7 @@ import { SessionValueError } from './session.exceptions.js';
 const JSON_KINDS = 'objects, arrays, strings, finite numbers, booleans and null';
 
 function refuse(path: string, what: string, hint = ''): never {
-  throw new SessionValueError(
-    `session value ${path} is ${what}; only JSON values (${JSON_KINDS}) can be stored${hint}`,
-  );
+  throw new SessionValueError(`session value ${path} is ${what}; only JSON values (${JSON_KINDS}) can be stored${hint}`);
 }
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
@@ -18,9 +16,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 function assertStorableText(text: string, where: string): void {
   const problem = text.includes('\u0000') ? 'U+0000' : LONE_SURROGATE.test(text) ? 'an unpaired surrogate' : undefined;
   if (problem === undefined) return;
-  throw new SessionValueError(
-    `session value ${where} contains ${problem}; session text must be valid Unicode without U+0000`,
-  );
+  throw new SessionValueError(`session value ${where} contains ${problem}; session text must be valid Unicode without U+0000`);
 }
 
 function describe(value: object): string {
@@ -54,13 +50,13 @@ function cloneAt(value: unknown, path: string, ancestors: Set<object>): unknown 
       if (!Number.isFinite(value)) refuse(path, String(value));
       return value;
     case 'undefined':
-      refuse(path, 'undefined', ' (use session.delete(key) to remove a key)');
+      return refuse(path, 'undefined', ' (use session.delete(key) to remove a key)');
     case 'bigint':
-      refuse(path, 'a BigInt', ' (store it as a string)');
+      return refuse(path, 'a BigInt', ' (store it as a string)');
     case 'function':
-      refuse(path, 'a function');
+      return refuse(path, 'a function');
     case 'symbol':
-      refuse(path, 'a symbol');
+      return refuse(path, 'a symbol');
   }
   if (value === null) return null;
   const object = value as object;

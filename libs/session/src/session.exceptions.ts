@@ -42,8 +42,7 @@ export class SessionTooLargeError extends Error {
   override readonly name = 'SessionTooLargeError';
   constructor(readonly size: number) {
     super(
-      `session cookie would be ${size} bytes, over the 4096-byte browser limit; ` +
-        'store less in the session or use a server-side store',
+      `session cookie would be ${size} bytes, over the 4096-byte browser limit; ` + 'store less in the session or use a server-side store',
     );
   }
 }
@@ -55,9 +54,7 @@ export class SessionTooLargeError extends Error {
 export class SessionAlreadyCommittedError extends Error {
   override readonly name = 'SessionAlreadyCommittedError';
   constructor() {
-    super(
-      'the session was already committed for this response; make session changes before the response is sent',
-    );
+    super('the session was already committed for this response; make session changes before the response is sent');
   }
 }
 

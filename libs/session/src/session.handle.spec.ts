@@ -72,8 +72,7 @@ function setup(options: SessionModuleOptions = {}, inner: SessionStore = new Mem
     options: resolveSessionOptions(options),
     logger: logger as unknown as Logger,
   };
-  const open = (incomingId?: string, secure = false): SessionHandle =>
-    new SessionHandle(deps, incomingId, () => secure);
+  const open = (incomingId?: string, secure = false): SessionHandle => new SessionHandle(deps, incomingId, () => secure);
   return { store, logger, deps, open };
 }
 
@@ -740,8 +739,7 @@ describe('SessionHandle', () => {
       };
       const forgetful = memory();
       const lenient = new (class extends SessionStore {
-        get = async (key: string) =>
-          key === sessionStoreKey(id) ? { ...ancient, data: new Map(ancient.data) } : forgetful.get(key);
+        get = async (key: string) => (key === sessionStoreKey(id) ? { ...ancient, data: new Map(ancient.data) } : forgetful.get(key));
         write = (key: string, change: SessionWrite) => forgetful.write(key, change);
         touch = (key: string, ttl: number) => forgetful.touch(key, ttl);
         destroy = (key: string) => forgetful.destroy(key);
@@ -818,10 +816,7 @@ describe('SessionHandle', () => {
     });
 
     it('honours name, path, domain, httpOnly false and sameSite strict', async () => {
-      const env = setup(
-        { cookie: { name: 'sid', path: '/app', domain: 'example.com', httpOnly: false, sameSite: 'strict' } },
-        memory(),
-      );
+      const env = setup({ cookie: { name: 'sid', path: '/app', domain: 'example.com', httpOnly: false, sameSite: 'strict' } }, memory());
       const session = env.open(undefined);
       await session.finalize(200);
       const cookie = onlyCookie(session.setCookieHeaders());

@@ -3,12 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { parseCookie } from 'cookie';
 import { SessionCookieWriter } from './cookie/session-cookie.js';
 import { isWellFormedSessionId } from './cookie/session-id.js';
-import {
-  type HttpRequestLike,
-  type HttpResponseLike,
-  isSecureRequest,
-  rawResponse,
-} from './http/http-adapter.js';
+import { type HttpRequestLike, type HttpResponseLike, isSecureRequest, rawResponse } from './http/http-adapter.js';
 import { gateResponse } from './http/response-gate.js';
 import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from './session.constants.js';
 import { MissingSessionError, SessionsDisabledError } from './session.exceptions.js';

@@ -22,9 +22,7 @@ function payload(overrides: Partial<SealedSession> = {}): SealedSession {
 /** The key and kid derived independently of the implementation, from the documented labels. */
 function derive(secret: string): { key: Buffer; kid: string } {
   const key = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'novanest-session cookie-seal v1', 32));
-  const kid = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'novanest-session cookie-seal kid v1', 6)).toString(
-    'base64url',
-  );
+  const kid = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'novanest-session cookie-seal kid v1', 6)).toString('base64url');
   return { key, kid };
 }
 
@@ -328,9 +326,7 @@ describe('CookieSealer', () => {
     });
 
     it('gives each secret its own kid', () => {
-      const kids = new Set(
-        ['a', 'b', 'c', 'd'].map((c) => new CookieSealer(c.repeat(32)).seal(payload()).split('.')[0]),
-      );
+      const kids = new Set(['a', 'b', 'c', 'd'].map((c) => new CookieSealer(c.repeat(32)).seal(payload()).split('.')[0]));
       expect(kids.size).toBe(4);
     });
   });
@@ -394,10 +390,7 @@ describe('CookieSealer', () => {
 
     it('refuses secrets that are not strings (untyped callers)', () => {
       for (const bad of [undefined, null, 42, {}, [Buffer.alloc(64)]]) {
-        expectOptionsError(
-          () => new CookieSealer(bad as unknown as string),
-          'session secret must be a string or an array of strings',
-        );
+        expectOptionsError(() => new CookieSealer(bad as unknown as string), 'session secret must be a string or an array of strings');
       }
     });
 

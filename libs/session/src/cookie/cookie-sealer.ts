@@ -189,12 +189,7 @@ function parseSession(plaintext: string): SealedSession | undefined {
 
 /** A plain object as JSON.parse builds it: not null, not an array. */
 function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.getPrototypeOf(value) === Object.prototype
-  );
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 function isFiniteNumber(value: unknown): value is number {

@@ -188,10 +188,7 @@ describe('SessionIdSigner', () => {
 
     it('refuses secrets that are not strings (untyped callers)', () => {
       for (const bad of [undefined, null, 42, {}, [42], [Buffer.alloc(64)]]) {
-        expectOptionsError(
-          () => new SessionIdSigner(bad as unknown as string),
-          'session secret must be a string or an array of strings',
-        );
+        expectOptionsError(() => new SessionIdSigner(bad as unknown as string), 'session secret must be a string or an array of strings');
       }
     });
   });

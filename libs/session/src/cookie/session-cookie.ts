@@ -36,14 +36,7 @@ export class SessionCookieWriter {
     return `${this.options.cookie.name}.public`;
   }
 
-  private line(
-    name: string,
-    value: string,
-    httpOnly: boolean,
-    maxAge: number | undefined,
-    secure: boolean,
-    expire = false,
-  ): string {
+  private line(name: string, value: string, httpOnly: boolean, maxAge: number | undefined, secure: boolean, expire = false): string {
     const cookie = this.options.cookie;
     return stringifySetCookie({
       name,

@@ -22,7 +22,7 @@ async function serveOnce(handle: (res: ServerResponse) => void): Promise<string>
   }
 }
 
-describe('gateResponse on a response of Node\'s own class', () => {
+describe("gateResponse on a response of Node's own class", () => {
   it('a writer taken while the response was held still reaches the writer it replaced', async () => {
     const calls: string[] = [];
     const body = await serveOnce((res) => {

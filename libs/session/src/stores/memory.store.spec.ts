@@ -8,10 +8,7 @@ function create(set: Record<string, unknown>, ttl = 10 * MINUTE, createdAt = Dat
   return { mode: 'create', set: new Map(Object.entries(set)), delete: [], clear: false, createdAt, ttl };
 }
 
-function update(
-  change: { set?: Record<string, unknown>; delete?: string[]; clear?: boolean },
-  ttl = 10 * MINUTE,
-): SessionWrite {
+function update(change: { set?: Record<string, unknown>; delete?: string[]; clear?: boolean }, ttl = 10 * MINUTE): SessionWrite {
   return {
     mode: 'update',
     set: new Map(Object.entries(change.set ?? {})),
@@ -388,21 +385,13 @@ describe('MemoryStore', () => {
   });
 
   describe('options', () => {
-    it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10' as unknown as number])(
-      'refuses maxEntries %s',
-      (maxEntries) => {
-        expect(() => new MemoryStore({ maxEntries })).toThrow(/MemoryStore maxEntries must be a positive integer/);
-      },
-    );
+    it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10' as unknown as number])('refuses maxEntries %s', (maxEntries) => {
+      expect(() => new MemoryStore({ maxEntries })).toThrow(/MemoryStore maxEntries must be a positive integer/);
+    });
 
-    it.each([0, -5, Number.NaN, Number.POSITIVE_INFINITY, '60' as unknown as number])(
-      'refuses sweepInterval %s',
-      (sweepInterval) => {
-        expect(() => new MemoryStore({ sweepInterval })).toThrow(
-          /MemoryStore sweepInterval must be a positive number of seconds/,
-        );
-      },
-    );
+    it.each([0, -5, Number.NaN, Number.POSITIVE_INFINITY, '60' as unknown as number])('refuses sweepInterval %s', (sweepInterval) => {
+      expect(() => new MemoryStore({ sweepInterval })).toThrow(/MemoryStore sweepInterval must be a positive number of seconds/);
+    });
 
     it('accepts valid limits', () => {
       expect(() => new MemoryStore({ maxEntries: 1, sweepInterval: 0.5 })).not.toThrow();

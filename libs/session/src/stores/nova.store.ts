@@ -151,9 +151,7 @@ export class NovaStore extends SessionStore implements OnModuleInit, OnApplicati
         await Promise.all(removed.map((name) => this.backend.deleteValue(key, valueField(name))));
         for (const name of removed) keys.delete(name);
       }
-      await Promise.all(
-        [...change.set].map(([name, value]) => this.backend.setValue(key, valueField(name), copyJson(value))),
-      );
+      await Promise.all([...change.set].map(([name, value]) => this.backend.setValue(key, valueField(name), copyJson(value))));
       for (const name of change.set.keys()) keys.add(name);
       // The bookkeeping goes last: a key it lists is always already written.
       await this.backend.setValue(key, META_FIELD, {

@@ -132,18 +132,18 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
 
   constructor(options: PostgresStoreOptions) {
     super();
-    const { pool, table = 'sessions', createTable = false, pruneInterval = 900, preparedStatements = true } =
-      options ?? ({} as PostgresStoreOptions);
+    const {
+      pool,
+      table = 'sessions',
+      createTable = false,
+      pruneInterval = 900,
+      preparedStatements = true,
+    } = options ?? ({} as PostgresStoreOptions);
     if (pool === undefined || pool === null || typeof (pool as Pool).query !== 'function') {
       throw new Error('PostgresStore needs a pg Pool: new PostgresStore({ pool: new Pool({ connectionString }) })');
     }
-    if (
-      pruneInterval !== false &&
-      (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)
-    ) {
-      throw new Error(
-        `PostgresStore pruneInterval must be a positive number of seconds or false, got ${String(pruneInterval)}`,
-      );
+    if (pruneInterval !== false && (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval <= 0)) {
+      throw new Error(`PostgresStore pruneInterval must be a positive number of seconds or false, got ${String(pruneInterval)}`);
     }
     if (typeof preparedStatements !== 'boolean') {
       throw new Error(`PostgresStore preparedStatements must be true or false, got ${String(preparedStatements)}`);

@@ -102,10 +102,7 @@ function isCluster(client: Redis | Cluster): client is Cluster {
 }
 
 /** Adds the listeners and returns the function that removes exactly those again. */
-function listen(
-  emitter: Pick<EventEmitter, 'on' | 'off'>,
-  handlers: Record<string, (...args: never[]) => void>,
-): () => void {
+function listen(emitter: Pick<EventEmitter, 'on' | 'off'>, handlers: Record<string, (...args: never[]) => void>): () => void {
   const entries = Object.entries(handlers) as Array<[string, (...args: unknown[]) => void]>;
   for (const [event, handler] of entries) emitter.on(event, handler);
   return () => {
@@ -359,8 +356,7 @@ export class RedisNearCache {
 
   /** Serving only while every link is subscribed and answering; any lapse empties the cache. */
   private update(): void {
-    const serving =
-      !this.closed && this.links.length > 0 && this.links.every((link) => link.subscribed && !link.late);
+    const serving = !this.closed && this.links.length > 0 && this.links.every((link) => link.subscribed && !link.late);
     if (serving === this.serving) return;
     this.serving = serving;
     if (serving) {
