@@ -1,10 +1,25 @@
 import { defineConfig } from 'vitest/config';
+
+// Two projects in one run: the library's unit specs start at once; the end-to-end suites wait
+// for Redis and PostgreSQL (test/support/services.ts) and import the library by its package name,
+// so they run the built package a user installs (`npm test` builds it first).
 export default defineConfig({
-  resolve: { tsconfigPaths: true },
   test: {
     globals: true,
-    include: ['libs/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
-    // Redis and PostgreSQL for the store suites: see test/support/services.ts.
-    globalSetup: ['test/support/services.ts'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['libs/session/src/**/*.spec.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e-spec.ts'],
+          exclude: ['test/consumers/**', '**/node_modules/**'],
+          globalSetup: ['test/support/services.ts'],
+        },
+      },
+    ],
   },
 });

@@ -30,16 +30,9 @@ import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import {
-  CookieStore,
-  MemoryStore,
-  PostgresStore,
-  RedisStore,
-  type RedisStoreOptions,
-  Session,
-  SessionModule,
-  type SessionStore,
-} from '../libs/session/src/index.js';
+import { CookieStore, MemoryStore, Session, SessionModule, type SessionStore } from '@novanest/session';
+import { RedisStore, type RedisStoreOptions } from '@novanest/session/redis';
+import { PostgresStore } from '@novanest/session/postgres';
 import type { BenchCase } from './cases.js';
 
 /** Where the servers are; the orchestrator passes them in the environment. */

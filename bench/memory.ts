@@ -13,8 +13,8 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import path from 'node:path';
-import { generateSessionId, sessionStoreKey } from '../libs/session/src/cookie/session-id.js';
-import { MemoryStore } from '../libs/session/src/index.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { MemoryStore } from '@novanest/session';
 import { repoRoot } from './harness.js';
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
@@ -58,7 +58,8 @@ export async function runMemoryBench(sessions: number): Promise<MemoryBenchResul
   const store = new MemoryStore({ maxEntries: sessions + 1, sweepInterval: 1 });
   const started = Date.now();
   for (let i = 0; i < sessions; i++) {
-    const key = sessionStoreKey(generateSessionId());
+    // What the library keys a record by: the SHA-256 of a 32-byte random id.
+    const key = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
     await store.write(key, {
       mode: 'create',
       set: new Map<string, unknown>([

@@ -35,7 +35,7 @@ export function locationOf(frame: ProfileNode['callFrame']): string {
     if (functionName.startsWith('(')) return functionName; // (garbage collector), (program), (idle)
     return '(native / V8 builtins)';
   }
-  const lib = /\/libs\/session\/src\/(.+?)\.js$/.exec(url);
+  const lib = /\/(?:libs\/session|@novanest\/session)\/dist\/(.+?)\.js$/.exec(url);
   if (lib !== null) return `novanest ${lib[1]}`;
   if (url.includes('/bench/')) return 'bench app';
   const modules = url.lastIndexOf('node_modules/');
@@ -85,7 +85,7 @@ export function summarize(profile: CpuProfile, fromUs: number, toUs: number): Pr
     const seen = new Set<string>();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const ancestor = nodes.get(id)!.callFrame;
-      if (!ancestor.url.includes('/libs/session/src/')) continue;
+      if (!/\/(?:libs\/session|@novanest\/session)\/dist\//.test(ancestor.url)) continue;
       const key = `${ancestor.functionName || '(anonymous)'} ${path.basename(ancestor.url)}:${ancestor.lineNumber + 1}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -1,5 +1,7 @@
 import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { CookieStore, MemoryStore, PostgresStore, RedisStore, type SessionStore } from '@novanest/session';
+import { CookieStore, MemoryStore, type SessionStore } from '@novanest/session';
+import { RedisStore } from '@novanest/session/redis';
+import { PostgresStore } from '@novanest/session/postgres';
 
 /** Injection token of the store the demo keeps sessions in. */
 export const DEMO_SESSION_STORE = Symbol('demo-session-store');

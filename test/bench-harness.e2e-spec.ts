@@ -86,8 +86,8 @@ describe('bench harness', () => {
   });
 
   it('groups profile frames by library file, package and Node module', () => {
-    expect(locationOf({ functionName: 'attach', url: 'file:///r/dist/bench/libs/session/src/session.manager.js', lineNumber: 1 })).toBe(
-      'novanest session.manager',
+    expect(locationOf({ functionName: 'attach', url: 'file:///r/libs/session/dist/request/session.manager.js', lineNumber: 1 })).toBe(
+      'novanest request/session.manager',
     );
     expect(locationOf({ functionName: 'x', url: 'file:///r/node_modules/@nestjs/core/router/a.js', lineNumber: 1 })).toBe('@nestjs/core');
     expect(locationOf({ functionName: 'x', url: 'node:_http_outgoing', lineNumber: 1 })).toBe('node:_http_outgoing');

@@ -17,7 +17,8 @@ import {
 import { type Observable, interval, map, take } from 'rxjs';
 import request from 'supertest';
 import { Session, SessionModule } from '@novanest/session';
-import { isGated } from '../libs/session/src/http/response-gate.js';
+// White-box: the built module, the same instance '@novanest/session' loads (the package links here).
+import { isGated } from '../libs/session/dist/request/response-gate.js';
 import { cookieValue, setCookieFor, setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, type Platform, startApp } from './support/platforms.js';

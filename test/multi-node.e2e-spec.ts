@@ -33,7 +33,7 @@ function newestMtime(dir: string): number {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestMtime(full));
-    else if (/\.(ts|sql)$/.test(entry.name) && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
+    else if (/\.(ts|js|sql)$/.test(entry.name) && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
   }
   return newest;
 }
@@ -42,7 +42,7 @@ function newestMtime(dir: string): number {
 function ensureDemoBuilt(): void {
   const sources = Math.max(
     newestMtime(path.join(ROOT, 'src')),
-    newestMtime(path.join(ROOT, 'libs/session/src')),
+    newestMtime(path.join(ROOT, 'libs/session/dist')),
     statSync(path.join(ROOT, 'tsconfig.build.json')).mtimeMs,
   );
   if (existsSync(APP_MODULE) && statSync(APP_MODULE).mtimeMs >= sources) return;

@@ -4,20 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { Module } from '@nestjs/common';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import session from 'express-session';
-import {
-  type NovaStoreBackend,
-  PostgresStore,
-  RedisStore,
-  SessionModule,
-  type SessionWrite,
-  fromExpressSessionStore,
-  fromNovaStore,
-} from '@novanest/session';
+import { type NovaStoreBackend, SessionModule, type SessionWrite, fromExpressSessionStore, fromNovaStore } from '@novanest/session';
+import { RedisStore } from '@novanest/session/redis';
+import { PostgresStore } from '@novanest/session/postgres';
 import { startApp } from './support/platforms.js';
 import { serviceUrl, sleep } from './support/store-contract.js';
 import { inject } from 'vitest';
@@ -218,7 +213,7 @@ describe('PostgresStore', () => {
 
   it('works on a table made by the shipped postgres.schema.sql', async () => {
     const schema = `drivers_schema_${randomBytes(4).toString('hex')}`;
-    const sql = await readFile(new URL('../libs/session/src/stores/postgres.schema.sql', import.meta.url), 'utf8');
+    const sql = await readFile(createRequire(import.meta.url).resolve('@novanest/session/postgres.schema.sql'), 'utf8');
     const client = await pool.connect();
     try {
       await client.query(`CREATE SCHEMA "${schema}"`);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { PostgresStore } from '@novanest/session';
+import { PostgresStore } from '@novanest/session/postgres';
 import { runStoreContract, serviceUrl } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Cluster, type ClusterOptions } from 'ioredis';
-import { RedisStore } from '@novanest/session';
+import { RedisStore } from '@novanest/session/redis';
 import { runStoreContract, serviceUrl } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 

@@ -9,14 +9,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
 import session from 'express-session';
-import {
-  type NovaStoreBackend,
-  PostgresStore,
-  RedisStore,
-  type SessionStore,
-  fromExpressSessionStore,
-  fromNovaStore,
-} from '@novanest/session';
+import { type NovaStoreBackend, type SessionStore, fromExpressSessionStore, fromNovaStore } from '@novanest/session';
+import { RedisStore } from '@novanest/session/redis';
+import { PostgresStore } from '@novanest/session/postgres';
 import { cookieValue } from './support/cookies.js';
 import { startApp } from './support/platforms.js';
 import { appModule, serviceUrl, sleep } from './support/store-contract.js';

@@ -1,31 +1,34 @@
+/**
+ * @novanest/session: server-side sessions for NestJS.
+ *
+ * The core entry point: the module, the session handle's types, security, and the stores that
+ * need no driver. `RedisStore` and `PostgresStore` have entry points of their own
+ * (`@novanest/session/redis`, `@novanest/session/postgres`), so an app that uses neither needs
+ * neither `ioredis` nor `pg`, nor their types.
+ */
 export { SessionModule } from './session.module.js';
 export type { SessionModuleExtras } from './session.module-definition.js';
 export type { SessionCookieOptions, SessionModuleOptions } from './session-options.interface.js';
 export { SessionOptionsError } from './session-options.js';
-export { SessionInterceptor } from './session.interceptor.js';
+export { SessionInterceptor } from './request/session.interceptor.js';
 export { Session } from './session.decorator.js';
-export type { SessionData, SessionKey, SessionValue } from './session.interface.js';
-export type { SessionManager } from './session.manager.js';
+export type { SessionData, SessionKey, SessionValue } from './session/session.interface.js';
 export { SessionService } from './session.service.js';
 export { MissingSessionError, SessionStoreUnavailableException, SessionValueError, SessionsDisabledError } from './session.exceptions.js';
 export { SessionStore } from './stores/session.store.js';
 export type { SessionWrite, StoredSession } from './stores/session.store.js';
-export { MemoryStore } from './stores/memory.store.js';
-export type { MemoryStoreOptions } from './stores/memory.store.js';
-export { RedisStore } from './stores/redis.store.js';
-export type { RedisStoreOptions } from './stores/redis.store.js';
-export { PostgresStore } from './stores/postgres.store.js';
-export type { PostgresStoreOptions } from './stores/postgres.store.js';
-export { NovaStore, fromNovaStore } from './stores/nova.store.js';
-export type { NovaStoreBackend } from './stores/nova.store.js';
-export { ExpressSessionStoreAdapter, fromExpressSessionStore } from './stores/express-session.store.js';
-export type { ExpressSessionStoreAdapterOptions, ExpressSessionStoreLike } from './stores/express-session.store.js';
+export { MemoryStore } from './stores/memory/memory.store.js';
+export type { MemoryStoreOptions } from './stores/memory/memory.store.js';
+export { NovaStore, fromNovaStore } from './stores/nova/nova.store.js';
+export type { NovaStoreBackend } from './stores/nova/nova.store.js';
+export { ExpressSessionStoreAdapter, fromExpressSessionStore } from './stores/express-session/express-session.store.js';
+export type { ExpressSessionStoreAdapterOptions, ExpressSessionStoreLike } from './stores/express-session/express-session.store.js';
 // Security: Nova's route security functions as a Nest guard.
-export { SessionAuthGuard } from './session-auth.guard.js';
-export { Security } from './security.decorator.js';
-export { AuthData } from './auth-data.decorator.js';
-export { deny, redirectTo, SecurityDenial, SecurityRedirect } from './security.results.js';
-export type { DenyOptions, SecurityDenialBody } from './security.results.js';
+export { SessionAuthGuard } from './security/session-auth.guard.js';
+export { Security } from './security/security.decorator.js';
+export { AuthData } from './security/auth-data.decorator.js';
+export { deny, redirectTo, SecurityDenial, SecurityRedirect } from './security/security.results.js';
+export type { DenyOptions, SecurityDenialBody } from './security/security.results.js';
 export type {
   AuthDataObject,
   SecurityCheck,
@@ -35,13 +38,11 @@ export type {
   SecurityParams,
   SecurityResult,
   SecuritySetting,
-} from './security.interface.js';
-export { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
-export type { SecurityDeniedOptions } from './security.exceptions.js';
-export { SecurityDeniedFilter } from './security-denied.filter.js';
+} from './security/security.interface.js';
+export { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security/security.exceptions.js';
+export type { SecurityDeniedOptions } from './security/security.exceptions.js';
+export { SecurityDeniedFilter } from './security/security-denied.filter.js';
 // Cookie lifecycle: the stateless cookie store and its size limit.
-export { CookieStore } from './stores/cookie.store.js';
-export type { CookieStoreOptions } from './stores/cookie.store.js';
+export { CookieStore } from './stores/cookie/cookie.store.js';
+export type { CookieStoreOptions } from './stores/cookie/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
-// Scale-out: RedisStore's per-process near-cache.
-export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './stores/redis.store.js';

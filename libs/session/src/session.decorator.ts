@@ -1,7 +1,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { SESSION_HANDLE } from './session.constants.js';
 import { MissingSessionError } from './session.exceptions.js';
-import type { Session as SessionHandle } from './session.interface.js';
+import type { Session as SessionHandle } from './session/session.interface.js';
 
 /**
  * Injects the request's session into a route handler: `@Session() session: Session`.

@@ -1,9 +1,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
-import { SecurityDeniedFilter } from './security-denied.filter.js';
+import { SecurityDeniedFilter } from './security/security-denied.filter.js';
 import { SESSION_OPTIONS } from './session.constants.js';
-import { SessionInterceptor } from './session.interceptor.js';
-import { SessionManager } from './session.manager.js';
+import { SessionInterceptor } from './request/session.interceptor.js';
+import { SessionManager } from './request/session.manager.js';
 import {
   ConfigurableSessionModule,
   SESSION_ASYNC_OPTIONS_TYPE,
@@ -14,7 +14,7 @@ import {
 import type { SessionModuleOptions } from './session-options.interface.js';
 import { resolveSessionOptions } from './session-options.js';
 import { SessionService } from './session.service.js';
-import { MemoryStore } from './stores/memory.store.js';
+import { MemoryStore } from './stores/memory/memory.store.js';
 import { SessionStore } from './stores/session.store.js';
 
 function isStore(value: unknown): value is SessionStore {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
-import type { Session, SessionData, SessionValue } from './session.interface.js';
-import { SessionManager } from './session.manager.js';
+import type { Session, SessionData, SessionValue } from './session/session.interface.js';
+import { SessionManager } from './request/session.manager.js';
 
 /**
  * Sessions for code that holds the request rather than a `@Session()` parameter: Nova's

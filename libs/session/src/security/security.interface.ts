@@ -1,4 +1,4 @@
-import type { Session } from './session.interface.js';
+import type { Session } from '../session/session.interface.js';
 import type { SecurityDenial, SecurityRedirect } from './security.results.js';
 
 /**

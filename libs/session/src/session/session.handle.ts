@@ -1,18 +1,18 @@
 import type { Logger } from '@nestjs/common';
-import type { CookieSealer, SealedSession } from './cookie/cookie-sealer.js';
-import { generateSessionId, sessionStoreKey } from './cookie/session-id.js';
-import { COOKIE_SIZE_LIMIT, SessionCookieWriter } from './cookie/session-cookie.js';
+import type { CookieSealer, SealedSession } from '../cookie/cookie-sealer.js';
+import { generateSessionId, sessionStoreKey } from '../cookie/session-id.js';
+import { COOKIE_SIZE_LIMIT, SessionCookieWriter } from '../cookie/session-cookie.js';
 import type { Session, SessionData, SessionValue } from './session.interface.js';
 import {
   SessionAlreadyCommittedError,
   SessionStoreUnavailableException,
   SessionTooLargeError,
   SessionValueError,
-} from './session.exceptions.js';
-import type { ResolvedSessionOptions } from './session-options.js';
+} from '../session.exceptions.js';
+import type { ResolvedSessionOptions } from '../session-options.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue } from './session-value.js';
-import { CookieStore } from './stores/cookie.store.js';
-import type { SessionStore, StoredSession } from './stores/session.store.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
+import type { SessionStore, StoredSession } from '../stores/session.store.js';
 
 /** What a handle needs from the module. Internal. */
 export interface SessionHandleDeps {

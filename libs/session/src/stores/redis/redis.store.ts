@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { parseStoredValue } from '../session-value.js';
+import { parseStoredValue } from '../../session/session-value.js';
 import { type CacheTicket, RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
-import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './redis-near-cache.js';
 

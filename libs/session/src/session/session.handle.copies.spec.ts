@@ -4,11 +4,11 @@
  */
 import type { Logger } from '@nestjs/common';
 import { parseSetCookie } from 'cookie';
-import { sessionStoreKey } from './cookie/session-id.js';
-import { SessionAlreadyCommittedError } from './session.exceptions.js';
+import { sessionStoreKey } from '../cookie/session-id.js';
+import { SessionAlreadyCommittedError } from '../session.exceptions.js';
 import { SessionHandle } from './session.handle.js';
-import { resolveSessionOptions } from './session-options.js';
-import { MemoryStore } from './stores/memory.store.js';
+import { resolveSessionOptions } from '../session-options.js';
+import { MemoryStore } from '../stores/memory/memory.store.js';
 
 function setup() {
   const store = new MemoryStore();

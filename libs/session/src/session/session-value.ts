@@ -1,4 +1,4 @@
-import { SessionValueError } from './session.exceptions.js';
+import { SessionValueError } from '../session.exceptions.js';
 
 const JSON_KINDS = 'objects, arrays, strings, finite numbers, booleans and null';
 

@@ -1,6 +1,6 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import type { HttpRequestLike, HttpResponseLike } from './http/http-adapter.js';
+import type { HttpRequestLike, HttpResponseLike } from './http-adapter.js';
 import { SessionManager } from './session.manager.js';
 
 /**

@@ -8,10 +8,10 @@ import {
   Scope,
 } from '@nestjs/common';
 import { ContextIdFactory, ModuleRef, Reflector } from '@nestjs/core';
-import type { HttpRequestLike, HttpResponseLike } from './http/http-adapter.js';
-import { SessionStoreUnavailableException } from './session.exceptions.js';
-import type { Session } from './session.interface.js';
-import { SessionManager, isLiveSession } from './session.manager.js';
+import type { HttpRequestLike, HttpResponseLike } from '../request/http-adapter.js';
+import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import type { Session } from '../session/session.interface.js';
+import { SessionManager, isLiveSession } from '../request/session.manager.js';
 import { AUTH_DATA, SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
 import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';

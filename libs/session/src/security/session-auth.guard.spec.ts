@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { type ExecutionContext, ForbiddenException, InternalServerErrorException, Logger, Scope } from '@nestjs/common';
 import { type ModuleRef, Reflector } from '@nestjs/core';
-import { acceptsJson } from './http/accepts-json.js';
+import { acceptsJson } from './accepts-json.js';
 import { AUTH_DATA } from './security.constants.js';
 import { Security } from './security.decorator.js';
 import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
@@ -9,11 +9,11 @@ import type { SecurityCheck, SecurityContext, SecuritySetting } from './security
 import { collectSecurityParams } from './security-params.js';
 import { SecurityDenial, deny, redirectTo } from './security.results.js';
 import { SessionAuthGuard } from './session-auth.guard.js';
-import { SessionStoreUnavailableException } from './session.exceptions.js';
-import type { SessionHandle } from './session.handle.js';
-import { SessionManager } from './session.manager.js';
-import { resolveSessionOptions } from './session-options.js';
-import { MemoryStore } from './stores/memory.store.js';
+import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import type { SessionHandle } from '../session/session.handle.js';
+import { SessionManager } from '../request/session.manager.js';
+import { resolveSessionOptions } from '../session-options.js';
+import { MemoryStore } from '../stores/memory/memory.store.js';
 
 type FakeRequest = {
   headers: Record<string, string>;

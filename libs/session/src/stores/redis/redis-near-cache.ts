@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
-import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
-import { parseStoredValue } from '../session-value.js';
-import { LruList, type LruNode } from './lru-list.js';
-import type { SessionWrite, StoredSession } from './session.store.js';
+import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
+import { parseStoredValue } from '../../session/session-value.js';
+import { LruList, type LruNode } from '../lru-list.js';
+import type { SessionWrite, StoredSession } from '../session.store.js';
 
 /** Options of `RedisStore`'s per-process near-cache (`localCache`). */
 export interface RedisLocalCacheOptions {

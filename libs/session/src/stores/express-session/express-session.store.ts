@@ -1,7 +1,7 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { parseStoredValue } from '../session-value.js';
-import { KeyLock } from './key-lock.js';
-import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+import { parseStoredValue } from '../../session/session-value.js';
+import { KeyLock } from '../key-lock.js';
+import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 type Callback<T = void> = (error?: unknown, result?: T) => void;
 

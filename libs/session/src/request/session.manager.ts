@@ -1,17 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { parseCookie } from 'cookie';
-import { SessionCookieWriter } from './cookie/session-cookie.js';
-import { isWellFormedSessionId } from './cookie/session-id.js';
-import { type HttpRequestLike, type HttpResponseLike, isSecureRequest, rawResponse } from './http/http-adapter.js';
-import { gateResponse } from './http/response-gate.js';
-import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from './session.constants.js';
-import { MissingSessionError, SessionsDisabledError } from './session.exceptions.js';
-import { type IncomingSession, SessionHandle } from './session.handle.js';
-import type { Session } from './session.interface.js';
-import type { ResolvedSessionOptions } from './session-options.js';
-import { CookieStore } from './stores/cookie.store.js';
-import { SessionStore } from './stores/session.store.js';
+import { SessionCookieWriter } from '../cookie/session-cookie.js';
+import { isWellFormedSessionId } from '../cookie/session-id.js';
+import { type HttpRequestLike, type HttpResponseLike, isSecureRequest, rawResponse } from './http-adapter.js';
+import { gateResponse } from './response-gate.js';
+import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from '../session.constants.js';
+import { MissingSessionError, SessionsDisabledError } from '../session.exceptions.js';
+import { type IncomingSession, SessionHandle } from '../session/session.handle.js';
+import type { Session } from '../session/session.interface.js';
+import type { ResolvedSessionOptions } from '../session-options.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
+import { SessionStore } from '../stores/session.store.js';
 
 type RequestWithSession = HttpRequestLike & { [SESSION_HANDLE]?: Session };
 

@@ -1,9 +1,9 @@
 import { hash } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
-import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
-import { parseStoredValue } from '../session-value.js';
-import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
+import { parseStoredValue } from '../../session/session-value.js';
+import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {

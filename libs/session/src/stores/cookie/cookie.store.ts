@@ -1,5 +1,5 @@
-import { CookieSealer } from '../cookie/cookie-sealer.js';
-import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+import { CookieSealer } from '../../cookie/cookie-sealer.js';
+import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of the stateless cookie store. */
 export interface CookieStoreOptions {

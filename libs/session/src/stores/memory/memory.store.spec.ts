@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { MemoryStore } from './memory.store.js';
-import type { SessionWrite } from './session.store.js';
+import type { SessionWrite } from '../session.store.js';
 
 const MINUTE = 60_000;
 

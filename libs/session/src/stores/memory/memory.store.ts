@@ -1,7 +1,7 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { SESSION_LOGGER_CONTEXT } from '../session.constants.js';
-import { LruList, type LruNode } from './lru-list.js';
-import { SessionStore, type SessionWrite, type StoredSession } from './session.store.js';
+import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
+import { LruList, type LruNode } from '../lru-list.js';
+import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {

@@ -1,4 +1,4 @@
-import { SessionValueError } from './session.exceptions.js';
+import { SessionValueError } from '../session.exceptions.js';
 import { assertSessionKey, cloneSessionValue, parseStoredValue } from './session-value.js';
 
 function refusal(key: string, value: unknown): SessionValueError {

@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Injectable } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingHttpHeaders } from 'node:http';
-import { acceptsJson } from './http/accepts-json.js';
+import { acceptsJson } from './accepts-json.js';
 import { SecurityDeniedException, SecurityRedirectException } from './security.exceptions.js';
 
 interface RenderedBody {

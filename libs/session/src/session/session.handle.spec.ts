@@ -1,12 +1,12 @@
 import type { Logger } from '@nestjs/common';
 import { parseSetCookie } from 'cookie';
-import { generateSessionId, sessionStoreKey } from './cookie/session-id.js';
-import { SessionStoreUnavailableException, SessionValueError } from './session.exceptions.js';
+import { generateSessionId, sessionStoreKey } from '../cookie/session-id.js';
+import { SessionStoreUnavailableException, SessionValueError } from '../session.exceptions.js';
 import { SessionHandle, type SessionHandleDeps } from './session.handle.js';
-import type { SessionModuleOptions } from './session-options.interface.js';
-import { resolveSessionOptions } from './session-options.js';
-import { MemoryStore } from './stores/memory.store.js';
-import { SessionStore, type SessionWrite, type StoredSession } from './stores/session.store.js';
+import type { SessionModuleOptions } from '../session-options.interface.js';
+import { resolveSessionOptions } from '../session-options.js';
+import { MemoryStore } from '../stores/memory/memory.store.js';
+import { SessionStore, type SessionWrite, type StoredSession } from '../stores/session.store.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
