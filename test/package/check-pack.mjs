@@ -78,8 +78,8 @@ export function checkContents(files) {
   }
   const missing = [...targets].map((path) => path.replace(/^\.\//, '')).filter((path) => !files.includes(path));
   if (missing.length > 0) fail(`Files named by package.json are missing from the tarball: ${missing.join(', ')}.`);
-  const extras = ['README', 'LICENSE', 'CHANGELOG'].filter((name) => !files.some((file) => file.toUpperCase().startsWith(name)));
-  return extras;
+  const absent = ['README', 'LICENSE', 'CHANGELOG'].filter((name) => !files.some((file) => file.toUpperCase().startsWith(name)));
+  if (absent.length > 0) fail(`The tarball has no ${absent.join(', ')}: add them to libs/session (and CHANGELOG.md to "files").`);
 }
 
 function checkPublint(tarball) {
@@ -253,12 +253,8 @@ export async function packAndCheck({ outDir, log = console.log } = {}) {
   const started = Date.now();
   const { tarball, files, size } = pack(dir);
   log(`ok   pack: ${tarball} (${files.length} files, ${(size / 1024).toFixed(0)} kB, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  const absent = checkContents(files);
-  log(
-    `ok   contents: only package.json, dist .js/.js.map/.d.ts/.sql${absent.length ? '' : ', README, LICENSE, CHANGELOG'}; every exports target present`,
-  );
-  if (absent.length > 0)
-    log(`note contents: the tarball has no ${absent.join(', ')} (npm adds them from libs/session when they exist there)`);
+  checkContents(files);
+  log('ok   contents: only package.json, README, LICENSE, CHANGELOG and dist .js/.js.map/.d.ts/.sql; every exports target present');
   checkPublint(tarball);
   log('ok   publint --strict: no errors, no warnings');
   checkAttw(tarball);
