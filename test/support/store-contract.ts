@@ -3,12 +3,13 @@
  * Each `test/store-*.e2e-spec.ts` file runs it with a fixture that builds its store.
  */
 import { createHash } from 'node:crypto';
-import { Body, Controller, Get, HttpCode, type INestApplication, Module, Param, Post, type Type } from '@nestjs/common';
+import { Body, Controller, HttpCode, type INestApplication, Post, type Type } from '@nestjs/common';
 import request, { type Response } from 'supertest';
 import { inject, it as vitestIt } from 'vitest';
-import { Session, SessionModule, SessionStore, type SessionModuleOptions } from '@novanest/session';
+import { Session, SessionStore, type SessionModuleOptions } from '@novanest/session';
 import { cookieValue, setCookieFor } from './cookies.js';
 import { type Platform, PLATFORMS, startApp } from './platforms.js';
+import { sessionTestModule } from './session-test.controller.js';
 
 /** One store under test, and what the suite may do to it. */
 export interface StoreFixture {
@@ -49,59 +50,9 @@ export function storeKeyOf(id: string): string {
 
 const STORE_DOWN_MESSAGE = 'Session store unavailable; please retry shortly.';
 
+/** The contract's own route; the rest are the shared `SessionTestController`'s. */
 @Controller()
 class ContractController {
-  /** Never touches the session: shows the process is alive while the store is down. */
-  @Get('ping')
-  ping() {
-    return { ok: true };
-  }
-
-  @Get('all')
-  async all(@Session() session: Session) {
-    return { data: await session.all(), isNew: session.isNew };
-  }
-
-  @Get('get/:key')
-  async get(@Session() session: Session, @Param('key') key: string) {
-    return { value: (await session.get(key)) ?? null };
-  }
-
-  @Post('set')
-  @HttpCode(200)
-  async set(@Session() session: Session, @Body() body: { key: string; value: unknown }) {
-    await session.set(body.key, body.value);
-    return { ok: true };
-  }
-
-  @Post('delete')
-  @HttpCode(200)
-  async remove(@Session() session: Session, @Body() body: { key: string }) {
-    await session.delete(body.key);
-    return { ok: true };
-  }
-
-  @Post('clear')
-  @HttpCode(200)
-  async clear(@Session() session: Session) {
-    await session.clear();
-    return { ok: true };
-  }
-
-  @Post('destroy')
-  @HttpCode(200)
-  async destroy(@Session() session: Session) {
-    await session.destroy();
-    return { ok: true };
-  }
-
-  @Post('regenerate')
-  @HttpCode(200)
-  async regenerate(@Session() session: Session) {
-    await session.regenerate();
-    return { ok: true };
-  }
-
   /** Loads the session, then takes its time before writing: a request overtaken by a logout. */
   @Post('slow-set')
   @HttpCode(200)
@@ -115,9 +66,7 @@ class ContractController {
 
 /** An app module serving the contract routes over `store`. */
 export function appModule(store: SessionStore, options: SessionModuleOptions): Type<unknown> {
-  @Module({ imports: [SessionModule.forRoot(store, options)], controllers: [ContractController] })
-  class ContractAppModule {}
-  return ContractAppModule;
+  return sessionTestModule(store, options, ContractController);
 }
 
 const withId = (id: string): string => `session_id=${id}`;
@@ -168,9 +117,10 @@ export function runStoreContract(contract: StoreContract): void {
     }
 
     async function allOf(id: string, target = server): Promise<{ data: Record<string, unknown>; isNew: boolean }> {
-      const response = await request(target).get('/all').set('Cookie', withId(id));
+      const response = await request(target).get('/read').set('Cookie', withId(id));
       expect(response.status).toBe(200);
-      return response.body as { data: Record<string, unknown>; isNew: boolean };
+      const { data, isNew } = response.body as { data: Record<string, unknown>; isNew: boolean };
+      return { data, isNew };
     }
 
     /** Starts a session holding `key`; resolves with its id. */
@@ -365,7 +315,7 @@ export function runStoreContract(contract: StoreContract): void {
         const id = await newSession('user', 'ada');
         await outage.down();
         try {
-          const read = await request(server).get('/all').set('Cookie', withId(id));
+          const read = await request(server).get('/read').set('Cookie', withId(id));
           expect(read.status).toBe(503);
           expect(read.body.message).toBe(STORE_DOWN_MESSAGE);
           expect(setCookieFor(read)).toBeUndefined();
@@ -375,18 +325,18 @@ export function runStoreContract(contract: StoreContract): void {
           expect(fresh.body.message).toBe(STORE_DOWN_MESSAGE);
           expect(setCookieFor(fresh)).toBeUndefined();
 
-          expect((await request(server).get('/ping')).status).toBe(200);
+          expect((await request(server).get('/untouched')).status).toBe(200);
         } finally {
           await outage.up();
         }
         let recovered: Response | undefined;
         for (let attempt = 0; attempt < 50; attempt++) {
-          recovered = await request(server).get('/all').set('Cookie', withId(id));
+          recovered = await request(server).get('/read').set('Cookie', withId(id));
           if (recovered.status === 200) break;
           await sleep(100);
         }
         expect(recovered?.status).toBe(200);
-        expect(recovered?.body).toEqual({ data: { user: 'ada' }, isNew: false });
+        expect(recovered?.body).toEqual({ id, isNew: false, data: { user: 'ada' } });
         await setValue('after', 1, id);
         expect((await allOf(id)).data).toEqual({ user: 'ada', after: 1 });
       });
