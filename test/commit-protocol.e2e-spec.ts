@@ -8,7 +8,6 @@ import {
   Header,
   HttpCode,
   type INestApplication,
-  Module,
   Post,
   Res,
   Sse,
@@ -16,12 +15,13 @@ import {
 } from '@nestjs/common';
 import { type Observable, interval, map, take } from 'rxjs';
 import request from 'supertest';
-import { Session, SessionModule } from '@novanest/session';
+import { Session } from '@novanest/session';
 // White-box: the built module, the same instance '@novanest/session' loads (the package links here).
 import { isGated } from '../libs/session/dist/request/response-gate.js';
 import { cookieValue, setCookieFor, setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, type Platform, startApp } from './support/platforms.js';
+import { sessionTestModule } from './support/session-test.controller.js';
 
 class FormError extends Error {}
 
@@ -30,8 +30,8 @@ class FormError extends Error {}
 class FormErrorFilter implements ExceptionFilter {
   catch(_error: FormError, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<{ raw?: unknown; redirect(a: unknown, b?: unknown): void }>();
-    if (res.raw !== undefined) res.redirect('/read', 303);
-    else res.redirect(303, '/read');
+    if (res.raw !== undefined) res.redirect('/flash', 303);
+    else res.redirect(303, '/flash');
   }
 }
 
@@ -48,20 +48,9 @@ class Latch {
 }
 let latch = new Latch();
 
+/** Routes only this suite needs; the rest are the shared `SessionTestController`'s. */
 @Controller()
 class ProtocolController {
-  @Get('read')
-  async read(@Session() session: Session) {
-    return { id: session.id, data: await session.all(), flash: (await session.getFlash('notice')) ?? null };
-  }
-
-  @Post('set')
-  @HttpCode(200)
-  async set(@Session() session: Session) {
-    await session.set('user', 'ada');
-    return { ok: true };
-  }
-
   @Post('form')
   @UseFilters(FormErrorFilter)
   async form(@Session() session: Session) {
@@ -85,13 +74,6 @@ class ProtocolController {
     await latch.released;
     await session.regenerate();
     await session.set('rotatedAt', 1);
-    return { ok: true };
-  }
-
-  @Post('destroy')
-  @HttpCode(200)
-  async destroy(@Session() session: Session) {
-    await session.destroy();
     return { ok: true };
   }
 
@@ -134,8 +116,7 @@ class ProtocolController {
 
 const store = new InstrumentedStore();
 
-@Module({ imports: [SessionModule.forRoot(store)], controllers: [ProtocolController] })
-class ProtocolModule {}
+const ProtocolModule = sessionTestModule(store, {}, ProtocolController);
 
 /** Node's own writers, taken before any app starts. */
 const NODE_WRITERS = {
@@ -185,7 +166,7 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
     expect(fresh.body).toEqual({ gated: true });
     // A returning visitor whose route never uses the session: nothing to hold, no store call.
     const agent = request.agent(server);
-    await agent.post('/set').expect(200);
+    await agent.post('/set').send({ key: 'user', value: 'ada' }).expect(200);
     store.reset();
     const untouched = await agent.get('/gated').expect(200);
     expect(untouched.body).toEqual({ gated: false });
@@ -213,15 +194,15 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
   it('the status a user filter sends decides: an error turned into a 303 commits its changes', async () => {
     const agent = request.agent(server);
     const response = await agent.post('/form').expect(303);
-    expect(response.headers.location).toBe('/read');
+    expect(response.headers.location).toBe('/flash');
     expect(cookieValue(response)).toMatch(/^[\w-]{43}$/);
-    const next = await agent.get('/read').expect(200);
-    expect(next.body).toMatchObject({ data: { draft: 'kept for the form' }, flash: 'Please fix the form.' });
+    const next = await agent.get('/flash').expect(200);
+    expect(next.body).toEqual({ notice: 'Please fix the form.', data: { draft: 'kept for the form' } });
   });
 
   it('a handler that answers 503 through @HttpCode commits nothing and sends no cookie', async () => {
     const agent = request.agent(server);
-    await agent.post('/set').expect(200);
+    await agent.post('/set').send({ key: 'user', value: 'ada' }).expect(200);
     store.reset();
     const response = await agent.post('/health').expect(503);
     expect(response.body).toEqual({ status: 'down' });
@@ -231,7 +212,7 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
   });
 
   it('regenerate after a concurrent logout does not bring the session back', async () => {
-    const created = await request(server).post('/set').expect(200);
+    const created = await request(server).post('/set').send({ key: 'user', value: 'ada' }).expect(200);
     const id = cookieValue(created) as string;
     const sizeBefore = store.size;
     const slow = request(server)
@@ -251,7 +232,7 @@ describe.each(PLATFORMS)('commit protocol on %s', (platform: Platform) => {
 
   it('a change racing destroy() in the same request is not carried into a new session', async () => {
     const agent = request.agent(server);
-    await agent.post('/set').expect(200);
+    await agent.post('/set').send({ key: 'user', value: 'ada' }).expect(200);
     const sizeBefore = store.size;
     const response = await agent.post('/set-and-destroy').expect(200);
     expect(setCookies(response)).toEqual(['session_id=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax']);

@@ -1,48 +1,18 @@
-import { Body, Controller, Get, HttpCode, type INestApplication, Module, PayloadTooLargeException, Post, Redirect } from '@nestjs/common';
+import { Controller, HttpCode, type INestApplication, Post } from '@nestjs/common';
 import request from 'supertest';
-import {
-  CookieStore,
-  MemoryStore,
-  Session,
-  SessionModule,
-  type SessionModuleOptions,
-  type SessionStore,
-  SessionTooLargeError,
-} from '@novanest/session';
+import { CookieStore, MemoryStore, Session, type SessionModuleOptions, type SessionStore } from '@novanest/session';
 import { cookieValue, setCookieFor, setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, type Platform, startApp } from './support/platforms.js';
+import { sessionTestModule } from './support/session-test.controller.js';
 
 const SECRET_A = 'a'.repeat(16) + '-first-secret-32-bytes!';
 const SECRET_B = 'b'.repeat(16) + '-second-secret-32-bytes';
 const T0 = new Date('2026-11-24T10:00:00Z').getTime();
 
+/** The one route only this suite needs; the rest are the shared `SessionTestController`'s. */
 @Controller()
 class LifecycleController {
-  @Get('read')
-  async read(@Session() session: Session) {
-    return { id: session.id, data: await session.all() };
-  }
-
-  @Post('set')
-  @HttpCode(200)
-  async set(@Session() session: Session, @Body() body: { key: string; value: unknown }) {
-    try {
-      await session.set(body.key, body.value);
-    } catch (error) {
-      if (error instanceof SessionTooLargeError) throw new PayloadTooLargeException(error.message);
-      throw error;
-    }
-    return { ok: true };
-  }
-
-  @Post('destroy')
-  @HttpCode(200)
-  async destroy(@Session() session: Session) {
-    await session.destroy();
-    return { ok: true };
-  }
-
   @Post('drop')
   @HttpCode(200)
   async drop(@Session() session: Session) {
@@ -50,30 +20,10 @@ class LifecycleController {
     await session.set('after', 'drop');
     return { ok: true };
   }
-
-  @Post('flash')
-  @Redirect('/flash')
-  async flash(@Session() session: Session, @Body() body: { message: string }) {
-    await session.flash('notice', body.message);
-  }
-
-  @Get('flash')
-  async showFlash(@Session() session: Session) {
-    return { notice: (await session.getFlash<string>('notice')) ?? null, data: await session.all() };
-  }
-
-  @Post('regenerate')
-  @HttpCode(200)
-  async regenerate(@Session() session: Session) {
-    await session.regenerate();
-    return { id: session.id };
-  }
 }
 
 async function appWith(platform: Platform, store: SessionStore, options: SessionModuleOptions = {}) {
-  @Module({ imports: [SessionModule.forRoot(store, options)], controllers: [LifecycleController] })
-  class LifecycleModule {}
-  return startApp(platform, LifecycleModule, { trustProxy: true });
+  return startApp(platform, sessionTestModule(store, options, LifecycleController), { trustProxy: true });
 }
 
 describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
@@ -236,7 +186,7 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
 
       // The rotated app reads the old cookie and re-signs it under the new first secret.
       const rotated = await request(rotatedApp).get('/read').set('Cookie', `session_id=${signedOld}`).expect(200);
-      expect(rotated.body).toEqual({ id, data: { user: 'ada' } });
+      expect(rotated.body).toEqual({ id, isNew: false, data: { user: 'ada' } });
       const signedNew = cookieValue(rotated) as string;
       expect(signedNew.split('.')[0]).toBe(id);
       expect(signedNew).not.toBe(signedOld);
@@ -318,7 +268,7 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
       const before = read.body.id as string;
       const regenerated = await agent.post('/regenerate').expect(200);
       expect(regenerated.body.id).not.toBe(before);
-      expect((await agent.get('/read')).body).toEqual({ id: regenerated.body.id, data: { user: 'ada' } });
+      expect((await agent.get('/read')).body).toEqual({ id: regenerated.body.id, isNew: false, data: { user: 'ada' } });
 
       const destroyed = await agent.post('/destroy').expect(200);
       expect(setCookieFor(destroyed)).toMatch(/^session_id=; Max-Age=0;/);

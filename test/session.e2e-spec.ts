@@ -17,63 +17,13 @@ import { MemoryStore, Session, SessionModule, SessionService, SessionStore, Sess
 import { cookieValue, setCookieFor, setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, type Platform, startApp } from './support/platforms.js';
+import { SessionTestController, sessionTestModule } from './support/session-test.controller.js';
 
 const ID = /^[A-Za-z0-9_-]{43}$/;
 
 @Controller()
 class SessionController {
   constructor(private readonly sessions: SessionService) {}
-
-  @Get('untouched')
-  untouched(): string {
-    return 'ok';
-  }
-
-  @Get('whoami')
-  async whoami(@Session() session: Session) {
-    await session.load();
-    return { id: session.id, isNew: session.isNew, data: await session.all() };
-  }
-
-  @Get('get')
-  async get(@Session() session: Session, @Req() req: { query: Record<string, string> }) {
-    return { value: (await session.get(req.query.key)) ?? null };
-  }
-
-  @Post('set')
-  @HttpCode(200)
-  async set(@Session() session: Session, @Body() body: { key: string; value: unknown }) {
-    await session.set(body.key, body.value);
-    return { id: session.id };
-  }
-
-  @Post('delete')
-  @HttpCode(200)
-  async delete(@Session() session: Session, @Body() body: { key: string }) {
-    await session.delete(body.key);
-    return { ok: true };
-  }
-
-  @Post('clear')
-  @HttpCode(200)
-  async clear(@Session() session: Session) {
-    await session.clear();
-    return { id: session.id, data: await session.all() };
-  }
-
-  @Post('regenerate')
-  @HttpCode(200)
-  async regenerate(@Session() session: Session) {
-    await session.regenerate();
-    return { id: session.id };
-  }
-
-  @Post('destroy')
-  @HttpCode(200)
-  async destroy(@Session() session: Session) {
-    await session.destroy();
-    return { ok: true };
-  }
 
   @Post('ignore')
   @HttpCode(200)
@@ -84,7 +34,7 @@ class SessionController {
   }
 
   @Post('set-then-redirect-decorator')
-  @Redirect('/whoami', 302)
+  @Redirect('/read', 302)
   async setThenRedirectDecorator(@Session() session: Session) {
     await session.set('via', 'decorator');
   }
@@ -93,13 +43,13 @@ class SessionController {
   @Redirect()
   async setThenReturnRedirect(@Session() session: Session) {
     await session.set('via', 'return');
-    return { url: '/whoami', statusCode: 303 };
+    return { url: '/read', statusCode: 303 };
   }
 
   @Post('set-then-res-redirect')
   async setThenResRedirect(@Session() session: Session, @Res() res: unknown) {
     await session.set('via', 'res');
-    redirect(res, '/whoami');
+    redirect(res, '/read');
   }
 
   @Post('set-then-res-500')
@@ -189,8 +139,7 @@ function redirect(res: unknown, url: string): void {
 
 const store = new InstrumentedStore();
 
-@Module({ imports: [SessionModule.forRoot(store)], controllers: [SessionController] })
-class SessionAppModule {}
+const SessionAppModule = sessionTestModule(store, {}, SessionController);
 
 describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
   let app: INestApplication;
@@ -212,7 +161,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
     for (const [key, value] of Object.entries(data)) {
       await agent.post('/set').send({ key, value }).expect(200);
     }
-    const id = (await agent.get('/whoami').expect(200)).body.id as string;
+    const id = (await agent.get('/read').expect(200)).body.id as string;
     return { agent, id };
   }
 
@@ -239,11 +188,11 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
 
     it('keeps the same id on later requests and is not re-sent', async () => {
       const agent = request.agent(server);
-      const first = await agent.get('/whoami').expect(200);
+      const first = await agent.get('/read').expect(200);
       const id = cookieValue(first);
       expect(id).toMatch(ID);
       expect(first.body).toEqual({ id, isNew: true, data: {} });
-      const second = await agent.get('/whoami').expect(200);
+      const second = await agent.get('/read').expect(200);
       expect(second.body.id).toBe(id);
       expect(setCookies(second)).toEqual([]);
     });
@@ -252,16 +201,16 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
   describe('handle operations across requests', () => {
     it('set, get, delete, all and clear', async () => {
       const { agent, id } = await loggedIn({ user: 'ada', counter: 1, cart: { items: [1, 2] } });
-      expect((await agent.get('/get?key=cart').expect(200)).body).toEqual({ value: { items: [1, 2] } });
+      expect((await agent.get('/get/cart').expect(200)).body).toEqual({ value: { items: [1, 2] } });
 
       await agent.post('/delete').send({ key: 'counter' }).expect(200);
-      let whoami = (await agent.get('/whoami')).body;
+      let whoami = (await agent.get('/read')).body;
       expect(whoami).toEqual({ id, isNew: false, data: { user: 'ada', cart: { items: [1, 2] } } });
 
       const cleared = await agent.post('/clear').expect(200);
       expect(cleared.body).toEqual({ id, data: {} });
       await agent.post('/set').send({ key: 'after', value: 'clear' }).expect(200);
-      whoami = (await agent.get('/whoami')).body;
+      whoami = (await agent.get('/read')).body;
       expect(whoami).toEqual({ id, isNew: false, data: { after: 'clear' } });
     });
 
@@ -271,11 +220,11 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       expect(set.body).toEqual({ value: 'dark' });
       await agent.post('/service/set').send({ key: 'lang', value: 'nl' }).expect(200);
       await agent.post('/service/delete-key').send({ key: 'theme' }).expect(200);
-      expect((await agent.get('/whoami')).body.data).toEqual({ lang: 'nl' });
+      expect((await agent.get('/read')).body.data).toEqual({ lang: 'nl' });
       const sizeBefore = store.size;
       await agent.post('/service/delete').expect(200);
       expect(store.size).toBe(sizeBefore - 1);
-      expect((await agent.get('/whoami')).body.data).toEqual({});
+      expect((await agent.get('/read')).body.data).toEqual({});
     });
 
     it('parallel requests that set different keys of one session keep every key', async () => {
@@ -288,7 +237,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
             .expect(200),
         ),
       );
-      const data = (await agent.get('/whoami')).body.data as Record<string, unknown>;
+      const data = (await agent.get('/read')).body.data as Record<string, unknown>;
       for (let i = 0; i < 25; i++) expect(data[`k${i}`]).toBe(i);
     });
   });
@@ -301,9 +250,9 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       expect(newId).toMatch(ID);
       expect(newId).not.toBe(oldId);
       expect(response.body.id).toBe(newId);
-      expect((await agent.get('/whoami')).body).toEqual({ id: newId, isNew: false, data: { user: 'ada' } });
+      expect((await agent.get('/read')).body).toEqual({ id: newId, isNew: false, data: { user: 'ada' } });
 
-      const replay = await request(server).get('/whoami').set('Cookie', `session_id=${oldId}`).expect(200);
+      const replay = await request(server).get('/read').set('Cookie', `session_id=${oldId}`).expect(200);
       expect(replay.body.isNew).toBe(true);
       expect(replay.body.data).toEqual({});
     });
@@ -314,7 +263,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       const response = await agent.post('/destroy').expect(200);
       expect(setCookieFor(response)).toBe('session_id=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax');
       expect(store.size).toBe(sizeBefore - 1);
-      const replay = await request(server).get('/whoami').set('Cookie', `session_id=${id}`).expect(200);
+      const replay = await request(server).get('/read').set('Cookie', `session_id=${id}`).expect(200);
       expect(replay.body).toMatchObject({ isNew: true, data: {} });
     });
   });
@@ -332,9 +281,9 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
     ])('set then %s: the very next request sees the data', async (_name, path, status, via) => {
       const agent = request.agent(server);
       const response = await agent.post(path).expect(status);
-      expect(response.headers.location).toBe('/whoami');
+      expect(response.headers.location).toBe('/read');
       expect(cookieValue(response)).toMatch(ID);
-      const next = await agent.get('/whoami').expect(200);
+      const next = await agent.get('/read').expect(200);
       expect(next.body.data).toEqual({ via });
     });
 
@@ -346,7 +295,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
         expect(setCookies(response)).toEqual([]);
       }
       expect(store.count('write')).toBe(0);
-      expect((await agent.get('/whoami')).body).toEqual({ id, isNew: false, data: { user: 'ada' } });
+      expect((await agent.get('/read')).body).toEqual({ id, isNew: false, data: { user: 'ada' } });
     });
 
     it('an @Res() handler that sends its own 500 after set commits nothing and keeps its body', async () => {
@@ -356,7 +305,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       expect(response.body).toEqual({ message: 'handler wrote its own 500' });
       expect(setCookies(response)).toEqual([]);
       expect(store.count('write')).toBe(0);
-      expect((await agent.get('/whoami')).body).toEqual({ id, isNew: false, data: { user: 'ada' } });
+      expect((await agent.get('/read')).body).toEqual({ id, isNew: false, data: { user: 'ada' } });
     });
 
     it('a new visitor whose request fails with a 5xx gets no cookie and no record', async () => {
@@ -371,7 +320,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       const response = await agent.post('/set-then-400').expect(400);
       expect(response.body.message).toBe('bad input, but the session change stands');
       expect(cookieValue(response)).toMatch(ID);
-      expect((await agent.get('/whoami')).body.data).toEqual({ kept: true });
+      expect((await agent.get('/read')).body.data).toEqual({ kept: true });
     });
 
     it('ignoreChanges writes nothing and sends no cookie', async () => {
@@ -400,7 +349,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       ['a non-canonical last character', `${'A'.repeat(42)}B`],
       ['percent garbage', '%E0%A4%A'],
     ])('a %s cookie gets a fresh session without a store call', async (_name, value) => {
-      const response = await request(server).get('/whoami').set('Cookie', `session_id=${value}`).expect(200);
+      const response = await request(server).get('/read').set('Cookie', `session_id=${value}`).expect(200);
       expect(store.count()).toBe(0);
       const fresh = cookieValue(response);
       expect(fresh).toMatch(ID);
@@ -418,9 +367,9 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       const minted = cookieValue(response);
       expect(minted).toMatch(ID);
       expect(minted).not.toBe(planted);
-      const viaPlanted = await request(server).get('/whoami').set('Cookie', `session_id=${planted}`);
+      const viaPlanted = await request(server).get('/read').set('Cookie', `session_id=${planted}`);
       expect(viaPlanted.body).toMatchObject({ isNew: true, data: {} });
-      const viaMinted = await request(server).get('/whoami').set('Cookie', `session_id=${minted}`);
+      const viaMinted = await request(server).get('/read').set('Cookie', `session_id=${minted}`);
       expect(viaMinted.body).toEqual({ id: minted, isNew: false, data: { user: 'victim' } });
     });
   });
@@ -431,7 +380,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       const response = await agent.post('/set-bad-value').send({ kind }).expect(400);
       expect(response.body.message).toMatch(/^session value "bad".* is (a function|a BigInt|a cyclic reference); only JSON values/);
       expect(store.count('write')).toBe(0);
-      expect((await agent.get('/whoami')).body.data).toEqual({});
+      expect((await agent.get('/read')).body.data).toEqual({});
     });
 
     it('stored __proto__ and constructor keys stay data and pollute no prototype', async () => {
@@ -441,13 +390,13 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
         .post('/set')
         .send({ key: 'constructor', value: { prototype: { polluted: true } } })
         .expect(200);
-      const whoami = await agent.get('/whoami').expect(200);
+      const whoami = await agent.get('/read').expect(200);
       expect(whoami.text).toContain('"__proto__":{"polluted":true}');
-      expect((await agent.get('/get?key=__proto__')).body).toEqual({ value: { polluted: true } });
+      expect((await agent.get('/get/__proto__')).body).toEqual({ value: { polluted: true } });
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
       // A fresh session has no inherited keys either.
-      expect((await request(server).get('/get?key=constructor')).body).toEqual({ value: null });
-      expect((await request(server).get('/get?key=toString')).body).toEqual({ value: null });
+      expect((await request(server).get('/get/constructor')).body).toEqual({ value: null });
+      expect((await request(server).get('/get/toString')).body).toEqual({ value: null });
     });
   });
 
@@ -455,7 +404,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
     it('answers 503 with a clear message, keeps the cookie, and recovers by itself', async () => {
       const { agent, id } = await loggedIn({ user: 'ada' });
       store.down = true;
-      for (const call of [() => agent.get('/whoami'), () => agent.post('/set').send({ key: 'x', value: 1 })]) {
+      for (const call of [() => agent.get('/read'), () => agent.post('/set').send({ key: 'x', value: 1 })]) {
         const response = await call().expect(503);
         expect(response.body).toEqual({
           statusCode: 503,
@@ -470,7 +419,7 @@ describe.each(PLATFORMS)('sessions on %s', (platform: Platform) => {
       expect(setCookies(redirected)).toEqual([]);
 
       store.down = false;
-      const back = await agent.get('/whoami').expect(200);
+      const back = await agent.get('/read').expect(200);
       expect(back.body).toEqual({ id, isNew: false, data: { user: 'ada' } });
     });
   });
@@ -517,7 +466,7 @@ describe('module set-up', () => {
           useFactory: (injected: SessionStore) => ({ store: injected, cookie: { name: 'sid' } }),
         }),
       ],
-      controllers: [SessionController],
+      controllers: [SessionTestController, SessionController],
     })
     class AsyncModule {}
     const app = await startApp('express', AsyncModule);
@@ -544,9 +493,7 @@ describe('module set-up', () => {
   });
 
   it('the default memory store stops its sweep timer when the application shuts down', async () => {
-    @Module({ imports: [SessionModule.forRoot()], controllers: [SessionController] })
-    class DefaultModule {}
-    const app = await startApp('express', DefaultModule);
+    const app = await startApp('express', sessionTestModule(undefined, {}, SessionController));
     const memory = app.get(SessionStore);
     expect(memory).toBeInstanceOf(MemoryStore);
     await request(app.getHttpServer()).post('/set').send({ key: 'a', value: 1 }).expect(200);

@@ -23,6 +23,7 @@ class SharedMemory extends SessionStore {
 runStoreContract({
   name: 'memory',
   perKeyAcrossNodes: true,
+  httpTimeouts: true,
   async create() {
     const store = new MemoryStore();
     return {

@@ -256,6 +256,8 @@ describe('RedisStore near-cache', () => {
     expect(await dataOf(store, 's')).toEqual({ list: [1, 2] });
   });
 
+  // 601 HTTP round trips in sequence: 3.4 s on an idle machine, over the 5 s default when the
+  // suite's other files share the cores. The bound is on correctness (stale === 0), not on time.
   it('two apps: a write acknowledged on A is read on B at once, every time; a destroy on A ends it on B', async () => {
     const prefix = freshPrefix();
     const a = await node(prefix);
@@ -279,14 +281,14 @@ describe('RedisStore near-cache', () => {
       // B served from its cache in between (one hit per pair of reads at least).
       expect(b.store.localCacheStatus?.hits).toBeGreaterThanOrEqual(199);
 
-      expect((await request(onB).get('/all').set('Cookie', cookie)).body).toEqual({ data: { v: 200 }, isNew: false });
+      expect((await request(onB).get('/read').set('Cookie', cookie)).body).toEqual({ id, isNew: false, data: { v: 200 } });
       expect((await request(onA).post('/destroy').set('Cookie', cookie)).status).toBe(200);
-      expect((await request(onB).get('/all').set('Cookie', cookie)).body).toEqual({ data: {}, isNew: true });
+      expect((await request(onB).get('/read').set('Cookie', cookie)).body).toEqual({ id: expect.any(String), isNew: true, data: {} });
       expect(await b.store.get(storeKeyOf(id))).toBeUndefined();
     } finally {
       await Promise.all(apps.map((app) => app.close()));
     }
-  });
+  }, 30_000);
 
   it("does not cache a read that raced another node's write (its answer predates the invalidation)", async () => {
     const prefix = freshPrefix();

@@ -41,12 +41,12 @@ async function measure(app: INestApplication, counter: Counter): Promise<number[
     counts.push(await counter.take());
   };
   let id = '';
-  await step(() => request(server).get('/ping'));
-  await step(() => request(server).get('/all'));
+  await step(() => request(server).get('/untouched'));
+  await step(() => request(server).get('/read'));
   await step(async () => {
     id = cookieValue(await request(server).post('/set').send({ key: 'a', value: 1 })) as string;
   });
-  await step(() => request(server).get('/all').set('Cookie', `session_id=${id}`));
+  await step(() => request(server).get('/read').set('Cookie', `session_id=${id}`));
   await step(() => request(server).post('/set').send({ key: 'b', value: 2 }).set('Cookie', `session_id=${id}`));
   await step(() => request(server).post('/destroy').set('Cookie', `session_id=${id}`));
   await step(async () => {
@@ -75,7 +75,7 @@ async function run(
     const warm = await request(app.getHttpServer()).post('/set').send({ key: 'w', value: 0 });
     expect(warm.status).toBe(200);
     const warmId = cookieValue(warm) as string;
-    const again = await request(app.getHttpServer()).get('/all').set('Cookie', `session_id=${warmId}`);
+    const again = await request(app.getHttpServer()).get('/read').set('Cookie', `session_id=${warmId}`);
     expect(again.status).toBe(200);
     const counts = await measure(app, counter);
     report(name, counts);

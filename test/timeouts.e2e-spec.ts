@@ -1,32 +1,13 @@
-import { Body, Controller, Get, HttpCode, type INestApplication, Module, Post } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { Session, SessionModule } from '@novanest/session';
 import { setCookies } from './support/cookies.js';
 import { InstrumentedStore } from './support/instrumented-store.js';
 import { PLATFORMS, startApp } from './support/platforms.js';
-
-@Controller()
-class TimeoutController {
-  @Get('whoami')
-  async whoami(@Session() session: Session) {
-    return { data: await session.all() };
-  }
-
-  @Post('set')
-  @HttpCode(200)
-  async set(@Session() session: Session, @Body() body: { key: string; value: unknown }) {
-    await session.set(body.key, body.value);
-    return { ok: true };
-  }
-}
+import { sessionTestModule } from './support/session-test.controller.js';
 
 const store = new InstrumentedStore();
 
-@Module({
-  imports: [SessionModule.forRoot(store, { idleTimeout: 60, absoluteTimeout: 300 })],
-  controllers: [TimeoutController],
-})
-class TimeoutModule {}
+const TimeoutModule = sessionTestModule(store, { idleTimeout: 60, absoluteTimeout: 300 });
 
 const start = new Date('2026-11-24T10:00:00Z').getTime();
 
@@ -55,24 +36,24 @@ describe.each(PLATFORMS)('server-side timeouts on %s', (platform) => {
   it('an idle session expires after idleTimeout; activity before that slides it', async () => {
     const agent = await session();
     vi.setSystemTime(start + 50_000);
-    expect((await agent.get('/whoami')).body.data).toEqual({ user: 'ada' });
+    expect((await agent.get('/read')).body.data).toEqual({ user: 'ada' });
     // 50 s after the last activity: still alive because the read extended it.
     vi.setSystemTime(start + 100_000);
-    expect((await agent.get('/whoami')).body.data).toEqual({ user: 'ada' });
+    expect((await agent.get('/read')).body.data).toEqual({ user: 'ada' });
     // 61 s of silence: gone.
     vi.setSystemTime(start + 161_000);
-    expect((await agent.get('/whoami')).body.data).toEqual({});
+    expect((await agent.get('/read')).body.data).toEqual({});
   });
 
   it('an active session still ends at absoluteTimeout', async () => {
     const agent = await session();
     for (let t = 50_000; t < 300_000; t += 50_000) {
       vi.setSystemTime(start + t);
-      expect((await agent.get('/whoami')).body.data).toEqual({ user: 'ada' });
+      expect((await agent.get('/read')).body.data).toEqual({ user: 'ada' });
     }
     vi.setSystemTime(start + 300_000);
     // The cookie carries only the id: the client holds nothing that could extend the session.
-    const response = await agent.get('/whoami');
+    const response = await agent.get('/read');
     expect(response.body.data).toEqual({});
     expect(setCookies(response)).toEqual([]);
   });

@@ -2,13 +2,14 @@
  * The store contract: the same end-to-end cases, through a real Nest app, for every store.
  * Each `test/store-*.e2e-spec.ts` file runs it with a fixture that builds its store.
  */
-import { createHash } from 'node:crypto';
-import { Body, Controller, Get, HttpCode, type INestApplication, Module, Param, Post, type Type } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { Body, Controller, HttpCode, type INestApplication, Post, type Type } from '@nestjs/common';
 import request, { type Response } from 'supertest';
 import { inject, it as vitestIt } from 'vitest';
-import { Session, SessionModule, SessionStore, type SessionModuleOptions } from '@novanest/session';
+import { Session, SessionStore, type SessionModuleOptions, type SessionWrite } from '@novanest/session';
 import { cookieValue, setCookieFor } from './cookies.js';
 import { type Platform, PLATFORMS, startApp } from './platforms.js';
+import { sessionTestModule } from './session-test.controller.js';
 
 /** One store under test, and what the suite may do to it. */
 export interface StoreFixture {
@@ -31,6 +32,12 @@ export interface StoreContract {
    */
   perKeyAcrossNodes: boolean;
   platforms?: readonly Platform[];
+  /**
+   * Whether this store also runs the timeouts through HTTP (idle 1 s, absolute 3 s, real
+   * waiting: about 6 s per platform). One store does, for the interceptor's side of it; every
+   * store runs them at store level with TTLs of tens of ms (`runStoreExpiry`).
+   */
+  httpTimeouts?: boolean;
 }
 
 /** The URL provisioned by `test/support/services.ts`, or a failure saying how to get one. */
@@ -49,59 +56,9 @@ export function storeKeyOf(id: string): string {
 
 const STORE_DOWN_MESSAGE = 'Session store unavailable; please retry shortly.';
 
+/** The contract's own route; the rest are the shared `SessionTestController`'s. */
 @Controller()
 class ContractController {
-  /** Never touches the session: shows the process is alive while the store is down. */
-  @Get('ping')
-  ping() {
-    return { ok: true };
-  }
-
-  @Get('all')
-  async all(@Session() session: Session) {
-    return { data: await session.all(), isNew: session.isNew };
-  }
-
-  @Get('get/:key')
-  async get(@Session() session: Session, @Param('key') key: string) {
-    return { value: (await session.get(key)) ?? null };
-  }
-
-  @Post('set')
-  @HttpCode(200)
-  async set(@Session() session: Session, @Body() body: { key: string; value: unknown }) {
-    await session.set(body.key, body.value);
-    return { ok: true };
-  }
-
-  @Post('delete')
-  @HttpCode(200)
-  async remove(@Session() session: Session, @Body() body: { key: string }) {
-    await session.delete(body.key);
-    return { ok: true };
-  }
-
-  @Post('clear')
-  @HttpCode(200)
-  async clear(@Session() session: Session) {
-    await session.clear();
-    return { ok: true };
-  }
-
-  @Post('destroy')
-  @HttpCode(200)
-  async destroy(@Session() session: Session) {
-    await session.destroy();
-    return { ok: true };
-  }
-
-  @Post('regenerate')
-  @HttpCode(200)
-  async regenerate(@Session() session: Session) {
-    await session.regenerate();
-    return { ok: true };
-  }
-
   /** Loads the session, then takes its time before writing: a request overtaken by a logout. */
   @Post('slow-set')
   @HttpCode(200)
@@ -115,9 +72,7 @@ class ContractController {
 
 /** An app module serving the contract routes over `store`. */
 export function appModule(store: SessionStore, options: SessionModuleOptions): Type<unknown> {
-  @Module({ imports: [SessionModule.forRoot(store, options)], controllers: [ContractController] })
-  class ContractAppModule {}
-  return ContractAppModule;
+  return sessionTestModule(store, options, ContractController);
 }
 
 const withId = (id: string): string => `session_id=${id}`;
@@ -126,8 +81,9 @@ function isExpiredCookie(line: string | undefined): boolean {
   return line !== undefined && /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line);
 }
 
-/** Runs the contract for one store, on each platform. */
+/** Runs the contract for one store: its expiry at store level, then the HTTP cases on each platform. */
 export function runStoreContract(contract: StoreContract): void {
+  runStoreExpiry(contract);
   describe.each(contract.platforms ?? PLATFORMS)(`${contract.name} store contract on %s`, (platform) => {
     let fixture: StoreFixture;
     let app: INestApplication;
@@ -168,9 +124,10 @@ export function runStoreContract(contract: StoreContract): void {
     }
 
     async function allOf(id: string, target = server): Promise<{ data: Record<string, unknown>; isNew: boolean }> {
-      const response = await request(target).get('/all').set('Cookie', withId(id));
+      const response = await request(target).get('/read').set('Cookie', withId(id));
       expect(response.status).toBe(200);
-      return response.body as { data: Record<string, unknown>; isNew: boolean };
+      const { data, isNew } = response.body as { data: Record<string, unknown>; isNew: boolean };
+      return { data, isNew };
     }
 
     /** Starts a session holding `key`; resolves with its id. */
@@ -301,61 +258,64 @@ export function runStoreContract(contract: StoreContract): void {
       expect(await allOf(id)).toEqual({ data: {}, isNew: true });
     });
 
-    describe('timeouts (idleTimeout: 1 s, absoluteTimeout: 3 s, real waiting)', () => {
-      let shortFixture: StoreFixture;
-      let shortApp: INestApplication;
-      let shortServer: ReturnType<INestApplication['getHttpServer']>;
+    // Through HTTP on one store; every store's own expiry is checked in runStoreExpiry.
+    if (contract.httpTimeouts) {
+      describe('timeouts (idleTimeout: 1 s, absoluteTimeout: 3 s, real waiting)', () => {
+        let shortFixture: StoreFixture;
+        let shortApp: INestApplication;
+        let shortServer: ReturnType<INestApplication['getHttpServer']>;
 
-      beforeAll(async () => {
-        if (setupError !== undefined) return;
-        try {
-          shortFixture = await contract.create();
-          shortApp = await startApp(platform, appModule(shortFixture.store, { idleTimeout: 1, absoluteTimeout: 3 }));
-          shortServer = shortApp.getHttpServer();
-        } catch (error) {
-          setupError = error;
+        beforeAll(async () => {
+          if (setupError !== undefined) return;
+          try {
+            shortFixture = await contract.create();
+            shortApp = await startApp(platform, appModule(shortFixture.store, { idleTimeout: 1, absoluteTimeout: 3 }));
+            shortServer = shortApp.getHttpServer();
+          } catch (error) {
+            setupError = error;
+          }
+        });
+
+        afterAll(async () => {
+          await shortApp?.close();
+          await shortFixture?.close();
+        });
+
+        async function read(id: string): Promise<unknown> {
+          const response = await request(shortServer).get('/get/a').set('Cookie', withId(id));
+          expect(response.status).toBe(200);
+          return (response.body as { value: unknown }).value;
         }
-      });
 
-      afterAll(async () => {
-        await shortApp?.close();
-        await shortFixture?.close();
-      });
-
-      async function read(id: string): Promise<unknown> {
-        const response = await request(shortServer).get('/get/a').set('Cookie', withId(id));
-        expect(response.status).toBe(200);
-        return (response.body as { value: unknown }).value;
-      }
-
-      it('an idle session expires; reading it slides the idle timeout', async () => {
-        const response = await request(shortServer).post('/set').send({ key: 'a', value: 'x' });
-        const id = cookieValue(response) as string;
-        await sleep(600);
-        expect(await read(id)).toBe('x');
-        await sleep(600);
-        // 1.2 s after creation: alive only because the reads extended it.
-        expect(await read(id)).toBe('x');
-        await sleep(1200);
-        expect(await read(id)).toBeNull();
-        expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
-      });
-
-      it('an active session still ends at the absolute timeout', async () => {
-        const start = Date.now();
-        const response = await request(shortServer).post('/set').send({ key: 'a', value: 'x' });
-        const id = cookieValue(response) as string;
-        for (let step = 1; step <= 3; step++) {
-          await sleep(start + step * 800 - Date.now());
-          const write = await request(shortServer).post('/set').send({ key: 'b', value: step }).set('Cookie', withId(id));
-          expect(write.status).toBe(200);
+        it('an idle session expires; reading it slides the idle timeout', async () => {
+          const response = await request(shortServer).post('/set').send({ key: 'a', value: 'x' });
+          const id = cookieValue(response) as string;
+          await sleep(600);
           expect(await read(id)).toBe('x');
-        }
-        await sleep(start + 3300 - Date.now());
-        expect(await read(id)).toBeNull();
-        expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
+          await sleep(600);
+          // 1.2 s after creation: alive only because the reads extended it.
+          expect(await read(id)).toBe('x');
+          await sleep(1200);
+          expect(await read(id)).toBeNull();
+          expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
+        });
+
+        it('an active session still ends at the absolute timeout', async () => {
+          const start = Date.now();
+          const response = await request(shortServer).post('/set').send({ key: 'a', value: 'x' });
+          const id = cookieValue(response) as string;
+          for (let step = 1; step <= 3; step++) {
+            await sleep(start + step * 800 - Date.now());
+            const write = await request(shortServer).post('/set').send({ key: 'b', value: step }).set('Cookie', withId(id));
+            expect(write.status).toBe(200);
+            expect(await read(id)).toBe('x');
+          }
+          await sleep(start + 3300 - Date.now());
+          expect(await read(id)).toBeNull();
+          expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
+        });
       });
-    });
+    }
 
     if (contract.name !== 'memory') {
       it('store down: 503 with a clear message and no Set-Cookie, process stays up, recovers by itself', async () => {
@@ -365,7 +325,7 @@ export function runStoreContract(contract: StoreContract): void {
         const id = await newSession('user', 'ada');
         await outage.down();
         try {
-          const read = await request(server).get('/all').set('Cookie', withId(id));
+          const read = await request(server).get('/read').set('Cookie', withId(id));
           expect(read.status).toBe(503);
           expect(read.body.message).toBe(STORE_DOWN_MESSAGE);
           expect(setCookieFor(read)).toBeUndefined();
@@ -375,21 +335,169 @@ export function runStoreContract(contract: StoreContract): void {
           expect(fresh.body.message).toBe(STORE_DOWN_MESSAGE);
           expect(setCookieFor(fresh)).toBeUndefined();
 
-          expect((await request(server).get('/ping')).status).toBe(200);
+          expect((await request(server).get('/untouched')).status).toBe(200);
         } finally {
           await outage.up();
         }
         let recovered: Response | undefined;
         for (let attempt = 0; attempt < 50; attempt++) {
-          recovered = await request(server).get('/all').set('Cookie', withId(id));
+          recovered = await request(server).get('/read').set('Cookie', withId(id));
           if (recovered.status === 200) break;
           await sleep(100);
         }
         expect(recovered?.status).toBe(200);
-        expect(recovered?.body).toEqual({ data: { user: 'ada' }, isNew: false });
+        expect(recovered?.body).toEqual({ id, isNew: false, data: { user: 'ada' } });
         await setValue('after', 1, id);
         expect((await allOf(id)).data).toEqual({ user: 'ada', after: 1 });
       });
     }
+  });
+}
+
+/** Thrown when the machine fell behind a schedule that a timing assertion depends on. */
+class BehindSchedule extends Error {}
+
+/** Ends the attempt (not the test) when `deadline` (ms since the epoch) has passed. */
+function onSchedule(deadline: number, what: string): void {
+  const late = Date.now() - deadline;
+  if (late >= 0) throw new BehindSchedule(`${what}: ${late} ms behind schedule`);
+}
+
+const sleepUntil = (time: number): Promise<void> => sleep(Math.max(0, time - Date.now()));
+
+/**
+ * Runs a timing scenario with a TTL of tens of ms. On a machine too busy to keep the schedule
+ * (a store call slower than the TTL: no fault of the store) the scenario runs again with a TTL
+ * twice as long, up to 16 times the first; assertion failures are never retried.
+ */
+async function withShortTtl(scenario: (ttl: number) => Promise<void>): Promise<void> {
+  const ttls = [50, 100, 200, 400, 800];
+  for (const ttl of ttls) {
+    try {
+      await scenario(ttl);
+      return;
+    } catch (error) {
+      if (!(error instanceof BehindSchedule) || ttl === ttls[ttls.length - 1]) throw error;
+      console.log(`${error.message} with a TTL of ${ttl} ms; again with ${2 * ttl} ms`);
+    }
+  }
+}
+
+/** How long past a deadline the suite waits before it expects the session gone. */
+const PAST = 5;
+
+function createWrite(set: Record<string, unknown>, createdAt: number, ttl: number): SessionWrite {
+  return { mode: 'create', set: new Map(Object.entries(set)), delete: [], clear: false, createdAt, ttl };
+}
+
+function updateWrite(set: Record<string, unknown>, ttl: number): SessionWrite {
+  return { mode: 'update', set: new Map(Object.entries(set)), delete: [], clear: false, createdAt: 0, ttl };
+}
+
+/**
+ * The timeouts of one store, through the SessionStore API, with the TTLs the interceptor would
+ * compute (the idle timeout, cut short by what is left of the absolute one), scaled down to
+ * tens of ms: what the HTTP-level cases checked per store (that a session nobody touches is
+ * gone from the store, that a touch slides it, that the absolute timeout ends an active one),
+ * without a second of real waiting per case.
+ */
+function runStoreExpiry(contract: StoreContract): void {
+  describe(`${contract.name} store expiry (store level, TTLs of tens of ms)`, () => {
+    let fixture: StoreFixture | undefined;
+    let setupError: unknown;
+    const it = (name: string, body: (store: SessionStore) => Promise<void>): void => {
+      vitestIt(name, async () => {
+        if (setupError !== undefined) throw setupError;
+        await body((fixture as StoreFixture).store);
+      });
+    };
+
+    beforeAll(async () => {
+      try {
+        fixture = await contract.create();
+      } catch (error) {
+        setupError = error;
+      }
+    });
+    afterAll(async () => {
+      await fixture?.close();
+    });
+
+    const freshKey = (): string => storeKeyOf(randomBytes(32).toString('base64url'));
+
+    async function expectAlive(store: SessionStore, key: string, data: Record<string, unknown>, createdAt: number, aliveUntil: number) {
+      const session = await store.get(key);
+      onSchedule(aliveUntil, 'read of a live session');
+      expect(session && Object.fromEntries(session.data)).toEqual(data);
+      expect(session?.createdAt).toBe(createdAt);
+      // The interceptor refuses a record whose expiresAt has passed: it must lie ahead.
+      expect(session?.expiresAt).toBeGreaterThan(Date.now() - PAST);
+    }
+
+    it('an idle session expires; a touch slides the idle timeout; an expired one stays gone', () =>
+      withShortTtl(async (ttl) => {
+        const key = freshKey();
+        const createdAt = Date.now();
+        expect(await fixture!.store.write(key, createWrite({ a: 'x' }, createdAt, ttl))).toBe(true);
+        const written = Date.now();
+        // The record expires at most `ttl` after the write returned, and no sooner than `ttl` after it began.
+
+        await sleepUntil(createdAt + ttl / 2);
+        await expectAlive(fixture!.store, key, { a: 'x' }, createdAt, createdAt + ttl);
+        const touchStart = Date.now();
+        const touched = await fixture!.store.touch(key, ttl);
+        onSchedule(createdAt + ttl, 'touch of a live session');
+        expect(touched).toBe(true);
+        const touchEnd = Date.now();
+
+        // Past the first expiry: alive only because the touch extended it.
+        await sleepUntil(written + ttl + PAST);
+        await expectAlive(fixture!.store, key, { a: 'x' }, createdAt, touchStart + ttl);
+
+        // Idle for a whole TTL since the touch: gone, and neither a touch nor a write brings it back.
+        await sleepUntil(touchEnd + ttl + PAST);
+        expect(await fixture!.store.get(key)).toBeUndefined();
+        expect(await fixture!.store.touch(key, ttl)).toBe(false);
+        expect(await fixture!.store.write(key, updateWrite({ late: 1 }, ttl))).toBe(false);
+        expect(await fixture!.store.get(key)).toBeUndefined();
+      }));
+
+    it('an active session still ends at the absolute timeout', () =>
+      withShortTtl(async (idle) => {
+        const absolute = 1.5 * idle;
+        const key = freshKey();
+        const createdAt = Date.now();
+        // As the interceptor computes it: the idle timeout, cut short by the absolute one.
+        const ttlNow = (): number => Math.max(0, Math.min(idle, createdAt + absolute - Date.now()));
+        let aliveUntil = createdAt + ttlNow();
+        expect(await fixture!.store.write(key, createWrite({ a: 'x' }, createdAt, ttlNow()))).toBe(true);
+        let data: Record<string, unknown> = { a: 'x' };
+        let lastActivity = createdAt;
+
+        // Active every 0.4 idle timeouts: a write, a touch (a read), a write; the last one's TTL is cut short.
+        for (const step of [1, 2, 3]) {
+          await sleepUntil(createdAt + step * 0.4 * idle);
+          lastActivity = Date.now();
+          const ttl = ttlNow();
+          if (step === 2) {
+            const touched = await fixture!.store.touch(key, ttl);
+            onSchedule(aliveUntil, 'touch of a live session');
+            expect(touched).toBe(true);
+          } else {
+            const wrote = await fixture!.store.write(key, updateWrite({ b: step }, ttl));
+            onSchedule(aliveUntil, 'write to a live session');
+            expect(wrote).toBe(true);
+            data = { ...data, b: step };
+          }
+          aliveUntil = lastActivity + ttl;
+          await expectAlive(fixture!.store, key, data, createdAt, aliveUntil);
+        }
+
+        // The idle timeout alone would keep it until lastActivity + idle; the absolute one ends it.
+        await sleepUntil(createdAt + absolute + PAST);
+        const ended = await fixture!.store.get(key);
+        onSchedule(lastActivity + idle, 'read before the idle timeout');
+        expect(ended).toBeUndefined();
+      }));
   });
 }
