@@ -1,3 +1,18 @@
+/*
+ * Why writers and not Fastify's `onSend` hook (issue 12, checked 2026-12-02): `onSend` runs only
+ * for what goes through `reply.send()` (a returned value, `reply.redirect`, a stream given to
+ * `send`, Fastify's error and 404 replies). Everything written to `reply.raw` skips it, and
+ * that is not rare: Nest's `@Sse()` writes its event stream to `reply.raw` (`writeHead`, then
+ * `write`), and an `@Res()` handler may call `reply.raw.writeHead/end` or `reply.hijack()`.
+ * Measured with plain Fastify 5 and an `onSend` hook: it ran for `/send` and `/redirect`,
+ * not for a `reply.raw.end()` route nor a hijacked SSE route. The guarantee it cannot keep is
+ * "committed before the first byte leaves, with the cookie on it" for those responses: an SSE
+ * stream would go out without its Set-Cookie and before its changes are in the store
+ * (test/commit-protocol.e2e-spec.ts, "an @Sse() route streams its events", asserts the
+ * cookie), and a failed commit could no longer turn a raw response into the 503. A hook for
+ * `send` plus writers for raw would be two mechanisms for one guarantee; Node's writers see
+ * every way out, and replacing them per Fastify response costs nothing measurable (below).
+ */
 import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 /** What the gate needs from the request's session. */
