@@ -296,12 +296,13 @@ describe('RedisStore near-cache', () => {
     const redis = await client();
     // A's LOAD answers are held back until we let them go.
     let hold: Promise<void> | undefined;
-    const evalsha = redis.evalsha.bind(redis) as (...args: unknown[]) => Promise<unknown>;
-    (redis as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> }).evalsha = async (...args) => {
-      const reply = await evalsha(...args);
+    // (The store's scripts are ioredis commands, and ioredis sends every command through sendCommand.)
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = (async (...args: Parameters<Redis['sendCommand']>) => {
+      const reply = await send(...args);
       if (hold !== undefined) await hold;
       return reply;
-    };
+    }) as Redis['sendCommand'];
     const a = new RedisStore({ client: redis, prefix, localCache: { subscriber } });
     stores.push(a);
     await untilServing(a);

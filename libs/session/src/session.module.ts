@@ -1,5 +1,6 @@
-import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
+import { type DynamicModule, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import { platformResponsePrototype, releaseResponsePrototype, retainResponsePrototype } from './request/response-gate.js';
 import { SecurityDeniedFilter } from './security/security-denied.filter.js';
 import { SESSION_OPTIONS } from './session.constants.js';
 import { SessionInterceptor } from './request/session.interceptor.js';
@@ -60,7 +61,25 @@ function isStore(value: unknown): value is SessionStore {
   ],
   exports: [SessionService, SessionStore, SessionManager],
 })
-export class SessionModule extends ConfigurableSessionModule {
+export class SessionModule extends ConfigurableSessionModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  /** The platform's response prototype (Express's) that this application uses while it runs. */
+  private responsePrototype: object | undefined;
+
+  constructor(private readonly adapterHost: HttpAdapterHost) {
+    super();
+  }
+
+  onApplicationBootstrap(): void {
+    this.responsePrototype = platformResponsePrototype(this.adapterHost.httpAdapter?.getInstance());
+    if (this.responsePrototype !== undefined) retainResponsePrototype(this.responsePrototype);
+  }
+
+  /** The response gate's writers leave the prototype once no application uses it any more. */
+  onApplicationShutdown(): void {
+    if (this.responsePrototype !== undefined) releaseResponsePrototype(this.responsePrototype);
+    this.responsePrototype = undefined;
+  }
+
   /**
    * `forRoot(store?, options?)`: the store first, as in `SessionModule.forRoot(new MemoryStore())`.
    * `forRoot(options)` with `options.store` works too.

@@ -1,4 +1,19 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+/*
+ * Why writers and not Fastify's `onSend` hook (issue 12, checked 2026-12-02): `onSend` runs only
+ * for what goes through `reply.send()` (a returned value, `reply.redirect`, a stream given to
+ * `send`, Fastify's error and 404 replies). Everything written to `reply.raw` skips it, and
+ * that is not rare: Nest's `@Sse()` writes its event stream to `reply.raw` (`writeHead`, then
+ * `write`), and an `@Res()` handler may call `reply.raw.writeHead/end` or `reply.hijack()`.
+ * Measured with plain Fastify 5 and an `onSend` hook: it ran for `/send` and `/redirect`,
+ * not for a `reply.raw.end()` route nor a hijacked SSE route. The guarantee it cannot keep is
+ * "committed before the first byte leaves, with the cookie on it" for those responses: an SSE
+ * stream would go out without its Set-Cookie and before its changes are in the store
+ * (test/commit-protocol.e2e-spec.ts, "an @Sse() route streams its events", asserts the
+ * cookie), and a failed commit could no longer turn a raw response into the 503. A hook for
+ * `send` plus writers for raw would be two mechanisms for one guarantee; Node's writers see
+ * every way out, and replacing them per Fastify response costs nothing measurable (below).
+ */
+import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 /** What the gate needs from the request's session. */
 export interface GatedSession {
@@ -61,8 +76,20 @@ const gates = new WeakMap<ServerResponse, ResponseGate>();
  */
 const OWN_GATE = Symbol('novanest:response-gate');
 type OwnGated = ServerResponse & { [OWN_GATE]?: ResponseGate };
-/** Prototypes already given gated writers, with the writers they inherited. */
-const patchedPrototypes = new WeakMap<object, Writers>();
+/** A shared prototype given gated writers: the writers it inherited, ours, and its use. */
+interface PatchedPrototype {
+  readonly proto: object;
+  readonly inherited: Writers;
+  readonly gated: Writers;
+  /** Responses of this prototype held by a gate right now. */
+  held: number;
+  /** No application uses the prototype any more: the writers go back once `held` is 0. */
+  restoreWhenIdle: boolean;
+}
+/** Prototypes given gated writers. */
+const patchedPrototypes = new WeakMap<object, PatchedPrototype>();
+/** Applications using each platform prototype (see `retainResponsePrototype`). */
+const prototypeUsers = new WeakMap<object, number>();
 
 /** Whether the response's writers are held by a session gate right now. */
 export function isGated(res: ServerResponse): boolean {
@@ -83,27 +110,79 @@ function sharedPrototypeOf(res: ServerResponse): object | undefined {
 }
 
 /** Puts writers on the prototype that defer to a response's gate while it has one. */
-function patchPrototype(proto: object): Writers {
+function patchPrototype(proto: object): PatchedPrototype {
   const known = patchedPrototypes.get(proto);
   if (known !== undefined) return known;
   const inherited = {} as Writers;
+  const gated = {} as Writers;
   for (const method of WRITERS) {
     const original = (proto as Writers)[method];
     inherited[method] = original;
-    Object.defineProperty(proto, method, {
-      configurable: true,
-      writable: true,
-      enumerable: false,
-      value: function (this: ServerResponse) {
-        const gate = gates.get(this);
-        // `arguments` passes an ungated call on without copying it (no rest array per write).
-        // eslint-disable-next-line prefer-rest-params -- see above: the ungated path is every response's
-        return gate === undefined ? original.apply(this, arguments as unknown as unknown[]) : gate.hold(method, [...arguments]);
-      },
-    });
+    gated[method] = function (this: ServerResponse) {
+      const gate = gates.get(this);
+      // `arguments` passes an ungated call on without copying it (no rest array per write).
+      // eslint-disable-next-line prefer-rest-params -- see above: the ungated path is every response's
+      return gate === undefined ? original.apply(this, arguments as unknown as unknown[]) : gate.hold(method, [...arguments]);
+    };
+    Object.defineProperty(proto, method, { configurable: true, writable: true, enumerable: false, value: gated[method] });
   }
-  patchedPrototypes.set(proto, inherited);
-  return inherited;
+  const patched: PatchedPrototype = { proto, inherited, gated, held: 0, restoreWhenIdle: false };
+  patchedPrototypes.set(proto, patched);
+  return patched;
+}
+
+/**
+ * Gives the prototype back the writers it inherited. A writer someone else has put over ours
+ * stays (theirs may call ours, which passes every call on once no gate holds the response).
+ */
+function restorePrototype(patched: PatchedPrototype): void {
+  patchedPrototypes.delete(patched.proto);
+  for (const method of WRITERS) {
+    if (Object.getOwnPropertyDescriptor(patched.proto, method)?.value === patched.gated[method]) {
+      delete (patched.proto as Partial<Writers>)[method];
+    }
+  }
+}
+
+/**
+ * The prototype a platform gives its responses, when it has one: Express's `app.response`.
+ * `instance` is the platform's application (`HttpAdapterHost.httpAdapter.getInstance()`).
+ * Internal.
+ */
+export function platformResponsePrototype(instance: unknown): object | undefined {
+  const candidate = (instance as { response?: unknown } | null | undefined)?.response;
+  if (typeof candidate !== 'object' || candidate === null) return undefined;
+  return Object.prototype.isPrototypeOf.call(ServerResponse.prototype, candidate) ? candidate : undefined;
+}
+
+/**
+ * Counts one more application whose responses use `proto` (see `releaseResponsePrototype`).
+ * `SessionModule` calls it at bootstrap with its platform's prototype. Internal.
+ */
+export function retainResponsePrototype(proto: object): void {
+  prototypeUsers.set(proto, (prototypeUsers.get(proto) ?? 0) + 1);
+  const patched = patchedPrototypes.get(proto);
+  if (patched !== undefined) patched.restoreWhenIdle = false;
+}
+
+/**
+ * One application that used `proto` shut down. When it was the last one, the writers the gate
+ * put on `proto` go back to the inherited ones, at once or, if a response of `proto` is still
+ * held, as soon as the last one leaves (its commit is never skipped). Several applications can
+ * share a prototype (two Nest apps over one Express instance): it stays gated while any of them
+ * runs. A response that arrives later gates the prototype again. Internal.
+ */
+export function releaseResponsePrototype(proto: object): void {
+  const users = (prototypeUsers.get(proto) ?? 0) - 1;
+  if (users > 0) {
+    prototypeUsers.set(proto, users);
+    return;
+  }
+  prototypeUsers.delete(proto);
+  const patched = patchedPrototypes.get(proto);
+  if (patched === undefined) return;
+  if (patched.held === 0) restorePrototype(patched);
+  else patched.restoreWhenIdle = true;
 }
 
 /** Writers set on a single response (one set for all responses, so nothing is made per request). */
@@ -140,12 +219,14 @@ const OWN_WRITERS = Object.fromEntries(
 export function gateResponse(res: ServerResponse, session: GatedSession): void {
   const proto = sharedPrototypeOf(res);
   if (proto !== undefined) {
-    gates.set(res, new ResponseGate(res, session, patchPrototype(proto), false));
+    const patched = patchPrototype(proto);
+    patched.held++;
+    gates.set(res, new ResponseGate(res, session, patched.inherited, patched));
     return;
   }
   const own = res as unknown as Writers;
   const original: Writers = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
-  (res as OwnGated)[OWN_GATE] = new ResponseGate(res, session, original, true);
+  (res as OwnGated)[OWN_GATE] = new ResponseGate(res, session, original, undefined);
   for (const method of WRITERS) own[method] = OWN_WRITERS[method];
 }
 
@@ -159,8 +240,8 @@ class ResponseGate {
     private readonly res: ServerResponse,
     private readonly session: GatedSession,
     private readonly original: Writers,
-    /** The writers were set on the response itself and go back when released. */
-    private readonly ownWriters: boolean,
+    /** The shared prototype whose writers hold the response; none when they were set on the response itself (they go back when released). */
+    private readonly prototype: PatchedPrototype | undefined,
   ) {}
 
   hold(method: Method, args: unknown[]): unknown {
@@ -189,7 +270,12 @@ class ResponseGate {
   private release(): void {
     this.released = true;
     gates.delete(this.res);
-    if (!this.ownWriters) return;
+    const patched = this.prototype;
+    if (patched !== undefined) {
+      patched.held--;
+      if (patched.held === 0 && patched.restoreWhenIdle) restorePrototype(patched);
+      return;
+    }
     const own = this.res as unknown as Writers;
     for (const method of WRITERS) own[method] = this.original[method];
   }

@@ -1,5 +1,5 @@
 import type { Session } from '../session/session.interface.js';
-import type { SecurityDenial, SecurityRedirect } from './security.results.js';
+import type { SecurityDeniedException } from './security.exceptions.js';
 
 /**
  * Nova's `params` for a security function: the route's query, body and path parameters merged
@@ -29,13 +29,15 @@ export type AuthDataObject = Record<string, unknown>;
  * - a plain object: pass, and the object becomes the auth data (`@AuthData()`); but one whose
  *   `authed` is `false` is a 401 like `false` (logged once per route);
  * - `false`: 401 (`SessionUnauthorizedException`);
- * - `deny({ status, headers, body })`: that response (`SecurityDeniedException`);
- * - `redirectTo(url)`: a 302 to `url` (`SecurityRedirectException`).
+ * - `deny({ status, headers, body })`: that response (a `SecurityDeniedException`);
+ * - `redirectTo(url)`: a 302 to `url` (a `SecurityRedirectException`, a kind of the former).
+ *
+ * `deny(...)` and `redirectTo(...)` may also be thrown, with the same effect.
  *
  * Anything else (`undefined`, a string, an array, a class instance...) is treated as a denial
  * (401) and logged: security code fails closed.
  */
-export type SecurityResult = boolean | AuthDataObject | SecurityDenial | SecurityRedirect;
+export type SecurityResult = boolean | AuthDataObject | SecurityDeniedException;
 
 /** A security function (Nova's `security => fun`). It may be async. */
 export type SecurityFn<TRequest = unknown> = (context: SecurityContext<TRequest>) => SecurityResult | Promise<SecurityResult>;

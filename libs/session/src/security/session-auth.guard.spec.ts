@@ -7,7 +7,7 @@ import { Security } from './security.decorator.js';
 import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { SecurityCheck, SecurityContext, SecuritySetting } from './security.interface.js';
 import { collectSecurityParams } from './security-params.js';
-import { SecurityDenial, deny, redirectTo } from './security.results.js';
+import { SecurityDenial, SecurityRedirect, deny, redirectTo } from './security.results.js';
 import { SessionAuthGuard } from './session-auth.guard.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { SessionHandle } from '../session/session.handle.js';
@@ -251,6 +251,25 @@ describe('SessionAuthGuard', () => {
     expect((error as SecurityRedirectException).getStatus()).toBe(302);
   });
 
+  it('treats a thrown deny() or redirectTo() as the same denial, not logged as a failure', async () => {
+    for (const result of [deny({ status: 403 }), redirectTo('/login')]) {
+      const req = request();
+      const throwing = route(undefined, () => {
+        throw result;
+      });
+      await expect(guard.canActivate(contextFor(throwing, req))).rejects.toBe(result);
+      expect(handleOf(req).isSettled).toBe(true);
+    }
+    expect(Logger.prototype.error).not.toHaveBeenCalled();
+  });
+
+  it('keeps the former result names as the same classes', () => {
+    expect(deny()).toBeInstanceOf(SecurityDenial);
+    expect(redirectTo('/x')).toBeInstanceOf(SecurityRedirect);
+    expect(redirectTo('/x')).toBeInstanceOf(SecurityDeniedException);
+    expect(redirectTo('/café').url).toBe(redirectTo('/café').location);
+  });
+
   it('turns a thrown error into a logged 500 and discards the session', async () => {
     const req = request();
     const failing = route(undefined, () => {
@@ -400,8 +419,8 @@ describe('@Security', () => {
 
 describe('deny() and redirectTo()', () => {
   it('default to 401 and 302', () => {
-    expect(deny().status).toBe(401);
-    expect(redirectTo('/x').status).toBe(302);
+    expect(deny().getStatus()).toBe(401);
+    expect(redirectTo('/x').getStatus()).toBe(302);
   });
 
   it('refuse statuses that are not denials or redirects', () => {

@@ -14,10 +14,9 @@ import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
 import { AUTH_DATA, SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
-import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
+import { SecurityDeniedException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { type ParamSources, collectSecurityParams, isPlainObject } from './security-params.js';
-import { SecurityDenial, SecurityRedirect } from './security.results.js';
 
 type GuardedRequest = HttpRequestLike & ParamSources & { [AUTH_DATA]?: AuthDataObject };
 
@@ -30,8 +29,8 @@ type Verdict = { pass: true; authData: AuthDataObject | undefined } | { pass: fa
  * with `{ request, session, params }`, and lets the request through on `true` or an auth-data
  * object (read it with `@AuthData()`). Otherwise the handler does not run, the request's session
  * changes are dropped (no cookie is sent for them) and the guard throws:
- * `SessionUnauthorizedException` (401) for `false`, `SecurityDeniedException` for `deny(...)`,
- * `SecurityRedirectException` (302) for `redirectTo(...)`. A security function that throws gives
+ * `SessionUnauthorizedException` (401) for `false`, and the `SecurityDeniedException` that
+ * `deny(...)` or `redirectTo(...)` made (returned or thrown: the same). A security function that throws gives
  * a 500 and an error log line, never a pass; an `HttpException` it throws on purpose (4xx, or
  * the 503 of an unavailable store) keeps its status.
  *
@@ -168,15 +167,8 @@ export class SessionAuthGuard implements CanActivate {
   private interpret(result: unknown, context: ExecutionContext): Verdict {
     if (result === true) return { pass: true, authData: undefined };
     if (result === false) return { pass: false, denial: new SessionUnauthorizedException() };
-    if (result instanceof SecurityRedirect) {
-      return { pass: false, denial: new SecurityRedirectException(result.url, result.status) };
-    }
-    if (result instanceof SecurityDenial) {
-      return {
-        pass: false,
-        denial: new SecurityDeniedException(result.status, { headers: result.headers, body: result.body }),
-      };
-    }
+    // deny() and redirectTo() answer the exception itself: it is thrown as it is.
+    if (result instanceof SecurityDeniedException) return { pass: false, denial: result };
     if (isPlainObject(result)) {
       // `{ authed: !!user, user }` reads as a denial when nobody is logged in: honour that.
       if (result.authed === false) {
@@ -202,6 +194,8 @@ export class SessionAuthGuard implements CanActivate {
   private failure(error: unknown, context: ExecutionContext): HttpException {
     // Already logged by the session handle; the client gets the 503 and retries.
     if (error instanceof SessionStoreUnavailableException) return error;
+    // deny() or redirectTo() thrown rather than returned: the same denial, not a failure.
+    if (error instanceof SecurityDeniedException) return error;
     if (error instanceof HttpException && error.getStatus() >= 400) {
       if (error.getStatus() >= 500) this.logError(error, context);
       return error;

@@ -1,7 +1,19 @@
-import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { parseStoredValue } from '../../session/session-value.js';
+import {
+  COMMIT,
+  COMMIT_PUBLISH,
+  CREATED_FIELD,
+  DATA_PREFIX,
+  DESTROY_PUBLISH,
+  LOAD,
+  registerSessionScripts,
+  runSessionScript,
+  type ScriptedClient,
+  type SessionScript,
+  TOUCH_PUBLISH,
+} from './redis.scripts.js';
 import { type CacheTicket, RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
 import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
@@ -33,110 +45,6 @@ export interface RedisStoreOptions {
   localCache?: RedisLocalCacheOptions | boolean;
 }
 
-/** Hash field holding the creation time (ms since the epoch). Data fields all start with `d:`. */
-const CREATED_FIELD = 'm:created';
-const DATA_PREFIX = 'd:';
-
-/** Arguments pushed to `HSET`/`HDEL` per call inside the scripts (Lua's `unpack` has a stack limit). */
-const LUA_CHUNK = 1000;
-
-/**
- * Reads a session in one round trip: the remaining TTL, then the hash as a flat field/value
- * array (parsed by us, never by a client-side object builder, so a field named `__proto__`
- * stays data). Nothing when the key is gone.
- */
-const LOAD_SCRIPT = `
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -2 then return false end
-return {ttl, redis.call('HGETALL', KEYS[1])}
-`;
-
-/**
- * Applies one request's changes atomically. ARGV: mode ('c' | 'u'), ttl ms, createdAt ms,
- * clear ('1' | '0'), number of fields to delete, those fields, then field/value pairs to set.
- * An update of a missing hash writes nothing and answers 0: a destroy that ran first wins.
- */
-const COMMIT_SCRIPT = `
-local key = KEYS[1]
-local ttl = tonumber(ARGV[2])
-if ARGV[1] == 'u' then
-  if redis.call('EXISTS', key) == 0 then return 0 end
-  if ARGV[4] == '1' then
-    local created = redis.call('HGET', key, '${CREATED_FIELD}')
-    redis.call('DEL', key)
-    redis.call('HSET', key, '${CREATED_FIELD}', created)
-  end
-else
-  redis.call('DEL', key)
-  redis.call('HSET', key, '${CREATED_FIELD}', ARGV[3])
-end
-local deletes = tonumber(ARGV[5])
-local first = 6
-local last = 5 + deletes
-while first <= last do
-  local upto = math.min(first + ${LUA_CHUNK} - 1, last)
-  redis.call('HDEL', key, unpack(ARGV, first, upto))
-  first = upto + 1
-end
-first = 6 + deletes
-while first <= #ARGV do
-  local upto = math.min(first + ${LUA_CHUNK} - 1, #ARGV)
-  redis.call('HSET', key, unpack(ARGV, first, upto))
-  first = upto + 1
-end
-if ttl <= 0 then
-  redis.call('DEL', key)
-else
-  redis.call('PEXPIRE', key, ttl)
-end
-return 1
-`;
-
-interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
-
-/**
- * Near-cache variants: the same change plus a PUBLISH of the invalidation, in one script, so the
- * message is on its way before the reply is. ARGV[1] is the channel, ARGV[2] the message; the
- * commit's own arguments follow (copied into a table, so the commit body is unchanged).
- */
-const COMMIT_PUBLISH_SCRIPT = `
-local args = {}
-for i = 3, #ARGV do args[i - 2] = ARGV[i] end
-local function commit()
-${COMMIT_SCRIPT.replaceAll('ARGV', 'args')}
-end
-local result = commit()
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return result
-`;
-
-/** PEXPIRE (never creates a key) and the invalidation. ARGV: channel, message, ttl ms. */
-const TOUCH_PUBLISH_SCRIPT = `
-local result = redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return result
-`;
-
-/** DEL and the invalidation. ARGV: channel, message. */
-const DESTROY_PUBLISH_SCRIPT = `
-local removed = redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return removed
-`;
-
-const LOAD = script(LOAD_SCRIPT);
-const COMMIT = script(COMMIT_SCRIPT);
-const COMMIT_PUBLISH = script(COMMIT_PUBLISH_SCRIPT);
-const TOUCH_PUBLISH = script(TOUCH_PUBLISH_SCRIPT);
-const DESTROY_PUBLISH = script(DESTROY_PUBLISH_SCRIPT);
-
 /** A session as loaded, values still JSON text. */
 interface LoadedSession {
   values: Map<string, string>;
@@ -148,10 +56,6 @@ interface LoadedSession {
 /** Lets I/O callbacks already due (an invalidation that reached this process) run first. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function isNoScriptError(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
 function asText(value: unknown): string {
@@ -176,13 +80,15 @@ function asText(value: unknown): string {
 export class RedisStore extends SessionStore implements OnApplicationShutdown {
   protected readonly client: Redis | Cluster;
   protected readonly prefix: string;
+  /** The same client, typed with the store's script commands (registered in the constructor). */
+  private readonly scripted: ScriptedClient;
   /** The near-cache, when `localCache` is on. */
   private readonly nearCache: RedisNearCache | undefined;
 
   constructor(options: RedisStoreOptions) {
     super();
     const { client, prefix = 'sess:', localCache = false } = options ?? ({} as RedisStoreOptions);
-    if (client === undefined || client === null || typeof (client as Redis).evalsha !== 'function') {
+    if (client === undefined || client === null || typeof (client as Redis).defineCommand !== 'function') {
       throw new Error('RedisStore needs an ioredis client: new RedisStore({ client: new Redis(url) })');
     }
     if (typeof prefix !== 'string') {
@@ -193,6 +99,7 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     }
     this.client = client;
     this.prefix = prefix;
+    this.scripted = registerSessionScripts(client);
     if (localCache !== false) {
       this.nearCache = new RedisNearCache(client, prefix, localCache === true ? {} : localCache);
     }
@@ -328,7 +235,7 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     return { data, createdAt: loaded.createdAt, expiresAt };
   }
 
-  private async commit(code: Script, key: string, change: SessionWrite, head: string[]): Promise<boolean> {
+  private async commit(code: SessionScript, key: string, change: SessionWrite, head: string[]): Promise<boolean> {
     const args: string[] = [
       ...head,
       change.mode === 'create' ? 'c' : 'u',
@@ -344,14 +251,8 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     return Number(reply) === 1;
   }
 
-  /** EVALSHA, falling back to EVAL (which also caches the script) when Redis does not know it. */
-  private async run(code: Script, key: string, args: string[]): Promise<unknown> {
-    const redisKey = this.redisKey(key);
-    try {
-      return await this.client.evalsha(code.sha, 1, redisKey, ...args);
-    } catch (error) {
-      if (!isNoScriptError(error)) throw error;
-      return await this.client.eval(code.source, 1, redisKey, ...args);
-    }
+  /** One script call: one round trip (ioredis resends the source itself after a NOSCRIPT). */
+  private run(code: SessionScript, key: string, args: string[]): Promise<unknown> {
+    return runSessionScript(this.scripted, code, this.redisKey(key), args);
   }
 }
