@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { RandomPool } from './random-pool.js';
+import { isPlainObject } from '../session/session-value.js';
 import { validateSecrets } from './secrets.js';
 
 /** The whole session as it travels inside the cookie. Times are epoch milliseconds. */
@@ -179,17 +180,12 @@ function parseSession(plaintext: string): SealedSession | undefined {
   } catch {
     return undefined;
   }
-  if (!isJsonObject(parsed)) return undefined;
+  if (!isPlainObject(parsed)) return undefined;
   const { id, createdAt, expiresAt, data } = parsed;
   if (typeof id !== 'string') return undefined;
   if (!isFiniteNumber(createdAt) || !isFiniteNumber(expiresAt)) return undefined;
-  if (!isJsonObject(data)) return undefined;
+  if (!isPlainObject(data)) return undefined;
   return { id, createdAt, expiresAt, data };
-}
-
-/** A plain object as JSON.parse builds it: not null, not an array. */
-function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 function isFiniteNumber(value: unknown): value is number {
@@ -212,13 +208,6 @@ function assertSealable(payload: SealedSession): void {
   if (!isPlainObject(data)) {
     throw new TypeError('sealed session data must be a plain object');
   }
-}
-
-/** A plain object as a caller may hold it: literal or null-prototype. */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 /**

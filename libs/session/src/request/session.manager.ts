@@ -2,15 +2,15 @@ import type { ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { parseCookie } from 'cookie';
 import { SessionCookieWriter } from '../cookie/session-cookie.js';
-import { isWellFormedSessionId } from '../cookie/session-id.js';
+import { createSessionPersistence } from '../persistence/session-persistence.factory.js';
+import type { IncomingSession, SessionPersistence } from '../persistence/session-persistence.js';
 import { type HttpRequestLike, type HttpResponseLike, isSecureRequest, rawResponse } from './http-adapter.js';
 import { gateResponse } from './response-gate.js';
 import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from '../session.constants.js';
 import { MissingSessionError, SessionsDisabledError } from '../session.exceptions.js';
-import { type IncomingSession, SessionHandle } from '../session/session.handle.js';
+import { SessionHandle } from '../session/session.handle.js';
 import type { Session } from '../session/session.interface.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
-import { CookieStore } from '../stores/cookie/cookie.store.js';
 import { SessionStore } from '../stores/session.store.js';
 
 type RequestWithSession = HttpRequestLike & { [SESSION_HANDLE]?: Session };
@@ -51,12 +51,15 @@ export class SessionManager {
   readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
   /** One cookie writer for every request. */
   readonly cookies: SessionCookieWriter;
+  /** @internal Where every request's session record lives: chosen here, once, from the store. */
+  readonly persistence: SessionPersistence;
 
   constructor(
     @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
     readonly store: SessionStore,
   ) {
     this.cookies = new SessionCookieWriter(options);
+    this.persistence = createSessionPersistence(store, options, this.cookies, this.logger);
   }
 
   /** The request's session, created (without store I/O) on the first call. */
@@ -73,12 +76,11 @@ export class SessionManager {
     // A visitor whose cookie is valid and current needs no Set-Cookie unless the session is
     // used, so its response is only gated from the first use; every other visitor gets (or
     // renews) a cookie, so the gate goes on at once.
-    const lazy = incoming.id !== undefined && incoming.stale !== true;
+    const lazy = incoming !== undefined && !incoming.stale;
     const handle = new SessionHandle(
       this,
-      incoming.id,
-      () => isSecureRequest(request),
       incoming,
+      () => isSecureRequest(request),
       lazy ? (used) => this.gateFromFirstUse(raw, used) : undefined,
     );
     carrier[SESSION_HANDLE] = handle;
@@ -103,38 +105,17 @@ export class SessionManager {
   }
 
   /**
-   * What the request cookie carries: a well-formed id (verified when ids are signed), or with
-   * the cookie store an opened session. Anything else counts as no cookie: a client fault, not
-   * an error, so the request goes on with a fresh session and a debug line.
+   * The session the request cookie names, as the persistence decodes it: an id (verified when
+   * ids are signed), or with the cookie store the opened session. Anything else counts as no
+   * cookie: a client fault, not an error, so the request goes on with a fresh session and a
+   * debug line.
    */
-  private readIncoming(request: HttpRequestLike): IncomingSession & { id?: string } {
-    const value = this.readCookie(request);
-    if (value === undefined) return {};
-    if (this.store instanceof CookieStore) {
-      const opened = this.store.sealer.open(value, Date.now());
-      if (opened === undefined) return this.ignored('an invalid or expired sealed session cookie');
-      return { id: opened.session.id, sealed: opened.session, stale: opened.stale };
-    }
-    const signer = this.options.signer;
-    if (signer !== undefined) {
-      const verified = signer.unsign(value);
-      if (verified === undefined) return this.ignored('a session cookie with a bad signature');
-      return { id: verified.id, stale: verified.stale };
-    }
-    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie');
-    return { id: value };
-  }
-
-  private readCookie(request: HttpRequestLike): string | undefined {
+  private readIncoming(request: HttpRequestLike): IncomingSession | undefined {
     const header = request.headers.cookie;
     const name = this.options.cookie.name;
     if (header === undefined || !header.includes(name)) return undefined;
-    return parseCookie(header)[name];
-  }
-
-  private ignored(what: string): Record<string, never> {
-    this.logger.debug(`Ignoring ${what}`);
-    return {};
+    const value = parseCookie(header)[name];
+    return value === undefined ? undefined : this.persistence.decode(value, Date.now());
   }
 }
 

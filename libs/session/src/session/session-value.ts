@@ -25,7 +25,12 @@ function describe(value: object): string {
   return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
 }
 
-function isPlainObject(value: object): boolean {
+/**
+ * A plain object: a literal, a `JSON.parse` result or `Object.create(null)`, not an array and
+ * not a class instance. The one test for "a record of JSON fields" in the library. Internal.
+ */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }

@@ -4,7 +4,9 @@
  */
 import type { Logger } from '@nestjs/common';
 import { parseSetCookie } from 'cookie';
+import { SessionCookieWriter } from '../cookie/session-cookie.js';
 import { sessionStoreKey } from '../cookie/session-id.js';
+import { createSessionPersistence } from '../persistence/session-persistence.factory.js';
 import { SessionAlreadyCommittedError } from '../session.exceptions.js';
 import { SessionHandle } from './session.handle.js';
 import { resolveSessionOptions } from '../session-options.js';
@@ -13,8 +15,10 @@ import { MemoryStore } from '../stores/memory/memory.store.js';
 function setup() {
   const store = new MemoryStore();
   const logger = { debug: vi.fn(), log: vi.fn(), warn: vi.fn(), error: vi.fn() } as unknown as Logger;
-  const deps = { store, options: resolveSessionOptions(), logger };
-  const open = (id?: string) => new SessionHandle(deps, id, () => false);
+  const options = resolveSessionOptions();
+  const cookies = new SessionCookieWriter(options);
+  const deps = { persistence: createSessionPersistence(store, options, cookies, logger), options, logger, cookies };
+  const open = (id?: string) => new SessionHandle(deps, id === undefined ? undefined : { id, stale: false }, () => false);
   return { store, open };
 }
 

@@ -1,10 +1,13 @@
 import type { Logger } from '@nestjs/common';
 import { parseSetCookie } from 'cookie';
+import { SessionCookieWriter } from '../cookie/session-cookie.js';
 import { generateSessionId, sessionStoreKey } from '../cookie/session-id.js';
-import { SessionStoreUnavailableException, SessionValueError } from '../session.exceptions.js';
+import { createSessionPersistence } from '../persistence/session-persistence.factory.js';
+import { SessionStoreUnavailableException, SessionTooLargeError, SessionValueError } from '../session.exceptions.js';
 import { SessionHandle, type SessionHandleDeps } from './session.handle.js';
 import type { SessionModuleOptions } from '../session-options.interface.js';
 import { resolveSessionOptions } from '../session-options.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
 import { MemoryStore } from '../stores/memory/memory.store.js';
 import { SessionStore, type SessionWrite, type StoredSession } from '../stores/session.store.js';
 
@@ -67,12 +70,17 @@ function stubLogger() {
 function setup(options: SessionModuleOptions = {}, inner: SessionStore = new MemoryStore()) {
   const store = new RecordingStore(inner);
   const logger = stubLogger();
+  const resolved = resolveSessionOptions(options);
+  const cookies = new SessionCookieWriter(resolved);
   const deps: SessionHandleDeps = {
-    store,
-    options: resolveSessionOptions(options),
+    persistence: createSessionPersistence(store, resolved, cookies, logger as unknown as Logger),
+    options: resolved,
     logger: logger as unknown as Logger,
+    cookies,
   };
-  const open = (incomingId?: string, secure = false): SessionHandle => new SessionHandle(deps, incomingId, () => secure);
+  // The incoming id stands for a cookie the manager has already decoded.
+  const open = (incomingId?: string, secure = false): SessionHandle =>
+    new SessionHandle(deps, incomingId === undefined ? undefined : { id: incomingId, stale: false }, () => secure);
   return { store, logger, deps, open };
 }
 
@@ -918,6 +926,78 @@ describe('SessionHandle', () => {
       await expect(session.finalize(200)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
       expect(session.isSettled).toBe(true);
       expect(session.setCookieHeaders()).toEqual([]);
+    });
+  });
+  describe('with the sealed cookie (CookieStore)', () => {
+    const SECRET = 'a-secret-of-at-least-thirty-two-bytes!!';
+
+    /** A handle factory on the sealed-cookie persistence; the cookie value is decoded as the manager does. */
+    function sealedSetup(options: SessionModuleOptions = {}) {
+      const resolved = resolveSessionOptions(options);
+      const cookies = new SessionCookieWriter(resolved);
+      const logger = stubLogger();
+      const persistence = createSessionPersistence(new CookieStore({ secret: SECRET }), resolved, cookies, logger as unknown as Logger);
+      const deps: SessionHandleDeps = { persistence, options: resolved, logger: logger as unknown as Logger, cookies };
+      let cookie: string | undefined;
+      const request = async (work: (session: SessionHandle) => Promise<unknown> | void = () => undefined) => {
+        const incoming = cookie === undefined ? undefined : persistence.decode(cookie, Date.now());
+        const session = new SessionHandle(deps, incoming, () => false);
+        await work(session);
+        await session.finalize(200);
+        const setCookie = session.setCookieHeaders();
+        for (const header of setCookie) {
+          const parsed = parseSetCookie(header);
+          cookie = parsed.maxAge === 0 ? undefined : parsed.value;
+        }
+        return { session, setCookie };
+      };
+      return { request, cookie: () => cookie };
+    }
+
+    it('sends no cookie before there is data, then carries the data in the cookie itself', async () => {
+      const env = sealedSetup();
+      expect((await env.request()).setCookie).toEqual([]);
+      const written = await env.request((s) => s.set('user', 'ada'));
+      expect(written.setCookie).toHaveLength(1);
+      expect(env.cookie()).toMatch(/^[A-Za-z0-9_-]{8}\./);
+      let seen: unknown;
+      const read = await env.request(async (s) => {
+        seen = await s.get('user');
+      });
+      expect(seen).toBe('ada');
+      expect(read.session.isNew).toBe(false);
+      expect(read.session.id).toBe(written.session.id);
+    });
+
+    it('refuses a value that would take the cookie over 4096 bytes and keeps the session as it was', async () => {
+      const env = sealedSetup();
+      await env.request(async (s) => {
+        await s.set('small', 'x');
+        await expect(s.set('big', 'y'.repeat(5000))).rejects.toBeInstanceOf(SessionTooLargeError);
+        await expect(s.flash('big', 'y'.repeat(5000))).rejects.toBeInstanceOf(SessionTooLargeError);
+        expect(await s.all()).toEqual({ small: 'x' });
+      });
+      let all: unknown;
+      await env.request(async (s) => {
+        all = await s.all();
+      });
+      expect(all).toEqual({ small: 'x' });
+    });
+
+    it('destroy expires the cookie, and regenerate re-seals the data under a new id', async () => {
+      const env = sealedSetup();
+      const first = await env.request((s) => s.set('a', 1));
+      const regenerated = await env.request((s) => s.regenerate());
+      expect(regenerated.session.id).not.toBe(first.session.id);
+      expect(regenerated.setCookie).toHaveLength(1);
+      let a: unknown;
+      await env.request(async (s) => {
+        a = await s.get('a');
+      });
+      expect(a).toBe(1);
+      const destroyed = await env.request((s) => s.destroy());
+      expect(parseSetCookie(destroyed.setCookie[0]).maxAge).toBe(0);
+      expect(env.cookie()).toBeUndefined();
     });
   });
 });

@@ -1,34 +1,22 @@
 import type { Logger } from '@nestjs/common';
-import type { CookieSealer, SealedSession } from '../cookie/cookie-sealer.js';
-import { generateSessionId, sessionStoreKey } from '../cookie/session-id.js';
-import { COOKIE_SIZE_LIMIT, SessionCookieWriter } from '../cookie/session-cookie.js';
+import type { SealedSession } from '../cookie/cookie-sealer.js';
+import { generateSessionId } from '../cookie/session-id.js';
+import type { SessionCookieWriter } from '../cookie/session-cookie.js';
+import type { IncomingSession, PersistedSession, SessionPersistence } from '../persistence/session-persistence.js';
 import type { Session, SessionData, SessionValue } from './session.interface.js';
-import {
-  SessionAlreadyCommittedError,
-  SessionStoreUnavailableException,
-  SessionTooLargeError,
-  SessionValueError,
-} from '../session.exceptions.js';
+import { SessionAlreadyCommittedError, SessionValueError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
-import { assertSessionKey, cloneSessionValue, copyJsonValue } from './session-value.js';
-import { CookieStore } from '../stores/cookie/cookie.store.js';
-import type { SessionStore, StoredSession } from '../stores/session.store.js';
+import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
+import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
+import type { StoredSession } from '../stores/session.store.js';
 
-/** What a handle needs from the module. Internal. */
+/** What a handle needs from the module: one of each per application. Internal. */
 export interface SessionHandleDeps {
-  readonly store: SessionStore;
+  /** Where the session's record lives (a store, or the cookie itself). */
+  readonly persistence: SessionPersistence;
   readonly options: ResolvedSessionOptions;
   readonly logger: Logger;
-  /** Shared cookie writer; one is made per handle when absent. */
-  readonly cookies?: SessionCookieWriter;
-}
-
-/** What the request brought besides a plain id. */
-export interface IncomingSession {
-  /** The cookie was signed or sealed under an older secret: send it again under the newest. */
-  stale?: boolean;
-  /** Cookie store: the session opened from the cookie. */
-  sealed?: SealedSession;
+  readonly cookies: SessionCookieWriter;
 }
 
 /** Marks a staged removal. */
@@ -41,10 +29,6 @@ export const FLASH_KEY = '$flash';
 /** Where the handle is in its request's life. */
 type Outcome = 'open' | 'committed' | 'discarded' | 'failed';
 
-function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function assertUserKey(key: unknown): asserts key is string {
   assertSessionKey(key);
   if (key === FLASH_KEY) {
@@ -55,15 +39,17 @@ function assertUserKey(key: unknown): asserts key is string {
 /**
  * The per-request session: lazy load, per-key staging, one commit before the response leaves.
  * The guard, the interceptor, the decorator and `SessionService` all reach the same instance
- * (the first of them to ask creates it). With a `CookieStore` the same handle keeps the
- * session in a sealed cookie instead of a store. Internal: users see the `Session` interface.
+ * (the first of them to ask creates it). Where the record lives (a store, or a sealed cookie)
+ * is the `SessionPersistence`'s business; the handle keeps the API, the staged changes and the
+ * commit's outcome. Internal: users see the `Session` interface.
  */
-export class SessionHandle implements Session {
+export class SessionHandle implements Session, PersistedSession {
   private currentId: string;
+  /** Where the persistence addresses the record of `currentId`; computed once, when needed. */
   private currentKey: string | undefined;
   /** Minted in this request, or found in the store: safe to write under (Plug's strict rule). */
   private trusted: boolean;
-  /** The store (or the cookie) holds a session under `currentId`. */
+  /** A record exists under `currentId` (in the store, or in the cookie). */
   private exists = false;
   private loaded: boolean;
   private loading: Promise<void> | undefined;
@@ -77,7 +63,7 @@ export class SessionHandle implements Session {
   /** Flash messages for the next request. */
   private outgoingFlash: Record<string, unknown> | undefined;
   /**
-   * Store keys to remove before anything else is written (destroyed or regenerated away).
+   * Record keys to remove before anything else is written (destroyed or regenerated away).
    * `moving`: the data goes on under a new id, which must not happen if the old record was
    * already gone (a concurrent logout destroyed it).
    */
@@ -91,9 +77,7 @@ export class SessionHandle implements Session {
   private used = false;
   /** The expiry moved in this request (written or touched). */
   private extended = false;
-  private readonly stale: boolean;
-  private readonly sealer: CookieSealer | undefined;
-  private readonly cookies: SessionCookieWriter;
+  private readonly persistence: SessionPersistence;
   /** The store write in progress (`save()` or the commit), which the next one waits for. */
   private writing: Promise<void> | undefined;
   private finalizing: Promise<void> | undefined;
@@ -101,23 +85,20 @@ export class SessionHandle implements Session {
 
   constructor(
     private readonly deps: SessionHandleDeps,
-    /** A well-formed id from the request cookie, if any. */
-    private readonly incomingId: string | undefined,
+    /** What the request cookie named, decoded by the persistence; `undefined` for none. */
+    private readonly incoming: IncomingSession | undefined,
     /** Whether the request came over HTTPS, as the platform sees it. */
     private readonly isSecureRequest: () => boolean,
-    incoming: IncomingSession = {},
     /** Called once, at the first use of the session (the manager sets up the commit then). */
     private readonly onFirstUse?: (handle: SessionHandle) => void,
   ) {
-    this.currentId = incomingId ?? generateSessionId();
-    this.trusted = incomingId === undefined;
-    // A fresh id has nothing in the store: no need to ask.
-    this.loaded = incomingId === undefined;
+    this.persistence = deps.persistence;
+    this.currentId = incoming?.id ?? generateSessionId();
+    this.trusted = incoming === undefined;
     this.createdAt = Date.now();
-    this.stale = incoming.stale === true;
-    this.cookies = deps.cookies ?? new SessionCookieWriter(deps.options);
-    this.sealer = deps.store instanceof CookieStore ? deps.store.sealer : undefined;
-    if (this.sealer !== undefined) this.openSealed(incoming.sealed);
+    // A fresh id has nothing to load, and a sealed cookie brought its record along.
+    this.loaded = incoming === undefined || incoming.record !== undefined;
+    if (incoming?.record !== undefined) this.openIncoming(incoming.record);
   }
 
   get id(): string {
@@ -159,12 +140,16 @@ export class SessionHandle implements Session {
     const previousStaged = this.staged.get(key);
     this.values.set(key, copy);
     this.staged.set(key, copy);
-    this.refuseOversizedCookie(() => {
+    try {
+      this.persistence.assertFits(this);
+    } catch (error) {
+      // Refused, never truncated: the session stays as it was before this call.
       if (had) this.values.set(key, previous);
       else this.values.delete(key);
       if (previousStaged === undefined) this.staged.delete(key);
       else this.staged.set(key, previousStaged);
-    });
+      throw error;
+    }
   }
 
   async delete(key: string): Promise<void> {
@@ -198,7 +183,7 @@ export class SessionHandle implements Session {
     this.use();
     this.assertOpen();
     // No load needed: whatever the store holds under this id goes.
-    if (this.sealer === undefined && (this.exists || !this.trusted)) this.doomed.push({ key: this.storeKey(), moving: false });
+    if (this.exists || !this.trusted) this.doomed.push({ key: this.recordKey(), moving: false });
     this.startOver();
     this.destroyed = true;
   }
@@ -214,7 +199,7 @@ export class SessionHandle implements Session {
     const generation = this.generation;
     await this.ensureLoaded();
     if (generation !== this.generation) return;
-    if (this.sealer === undefined && this.exists) this.doomed.push({ key: this.storeKey(), moving: true });
+    if (this.exists) this.doomed.push({ key: this.recordKey(), moving: true });
     const kept = this.values;
     const flash = this.outgoingFlash;
     this.startOver();
@@ -231,14 +216,17 @@ export class SessionHandle implements Session {
     if (!(await this.loadedUnchanged())) return;
     const previous = this.outgoingFlash;
     this.stageFlash({ ...previous, [key]: copy });
-    this.refuseOversizedCookie(() => {
+    try {
+      this.persistence.assertFits(this);
+    } catch (error) {
       if (previous === undefined) {
         this.outgoingFlash = undefined;
         this.staged.delete(FLASH_KEY);
       } else {
         this.stageFlash(previous);
       }
-    });
+      throw error;
+    }
   }
 
   async getFlash<T = unknown>(key: string): Promise<T | undefined> {
@@ -282,7 +270,7 @@ export class SessionHandle implements Session {
       this.doomed.length === 0 &&
       this.staged.size === 0 &&
       !this.clearStaged &&
-      !(this.loaded && this.exists && this.touchDue(Date.now()));
+      !(this.loaded && this.exists && isTouchDue(this.createdAt, this.expiresAt, Date.now(), this.deps.options));
     if (!idle) return false;
     this.outcome = status >= 500 ? 'discarded' : 'committed';
     this.finalizing = Promise.resolve();
@@ -303,13 +291,25 @@ export class SessionHandle implements Session {
   /** The Set-Cookie values this response must carry; empty until committed. */
   setCookieHeaders(): string[] {
     if (this.outcome !== 'committed' || this.ignoring) return [];
+    const { cookies, options } = this.deps;
     const secure = this.secure();
-    if (this.destroyed && !this.exists) return this.cookies.expired(secure);
+    if (this.destroyed && !this.exists) return cookies.expired(secure);
     if (!this.cookieDue()) return [];
-    const maxAge = this.cookieMaxAge();
-    const lines = [this.cookies.live(this.cookieValue(), maxAge, secure)];
-    if (this.deps.options.keepPublicCookie && this.exists) lines.push(this.cookies.livePublic(maxAge, secure));
+    // Max-Age (persistent cookies only) is the same remaining lifetime as the store TTL.
+    const maxAge = options.cookie.persistent && this.exists ? cookieMaxAge(this.expiresAt, Date.now()) : undefined;
+    const lines = [cookies.live(this.persistence.cookieValue(this), maxAge, secure)];
+    if (options.keepPublicCookie && this.exists) lines.push(cookies.livePublic(maxAge, secure));
     return lines;
+  }
+
+  /** The whole session as a sealed cookie carries it; see `PersistedSession.snapshot`. */
+  snapshot(now: number): SealedSession {
+    const data = Object.fromEntries(this.values);
+    if (this.outgoingFlash !== undefined) {
+      Object.defineProperty(data, FLASH_KEY, { value: this.outgoingFlash, enumerable: true, writable: true, configurable: true });
+    }
+    const expiresAt = this.exists ? this.expiresAt : now + this.ttl(now);
+    return { id: this.currentId, createdAt: this.createdAt, expiresAt, data };
   }
 
   private use(): void {
@@ -323,55 +323,15 @@ export class SessionHandle implements Session {
     if (this.finalizing !== undefined) throw new SessionAlreadyCommittedError();
   }
 
-  /** Whether this response must (re)send the session cookie. */
-  private cookieDue(): boolean {
-    const { rolling, renew, cookie } = this.deps.options;
-    if (this.sealer !== undefined) {
-      // The cookie is the session: send it whenever its content, expiry or key changed.
-      return this.exists && (this.extended || this.stale || (rolling && this.used));
-    }
-    if (this.currentId !== this.incomingId) return true;
-    if (this.stale) return true;
-    if (!this.exists) return false;
-    if (rolling && this.used) return true;
-    return this.extended && (cookie.persistent || renew !== undefined);
-  }
-
-  private cookieValue(): string {
-    if (this.sealer !== undefined) return this.sealer.seal(this.sealedPayload());
-    const signer = this.deps.options.signer;
-    return signer === undefined ? this.currentId : signer.sign(this.currentId);
-  }
-
-  /** Max-Age in seconds for a persistent cookie: the same remaining lifetime as the store TTL. */
-  private cookieMaxAge(): number | undefined {
-    if (!this.deps.options.cookie.persistent || !this.exists) return undefined;
-    return Math.max(0, Math.ceil((this.expiresAt - Date.now()) / 1000));
-  }
-
-  private sealedPayload(): SealedSession {
-    const data = Object.fromEntries(this.values);
-    if (this.outgoingFlash !== undefined) {
-      Object.defineProperty(data, FLASH_KEY, { value: this.outgoingFlash, enumerable: true, writable: true, configurable: true });
-    }
-    return { id: this.currentId, createdAt: this.createdAt, expiresAt: this.expiresAt, data };
-  }
-
   /**
-   * Cookie store only: measures the cookie this session would need and, when it is over the
-   * browser limit, undoes the change and refuses it. Never truncates.
+   * Whether this response must (re)send the session cookie: for a new id or an old secret; with
+   * a record, also on every use when rolling, and when the expiry moved if the cookie carries it.
+   * Before any record exists only an id cookie goes out (it marks the visitor).
    */
-  private refuseOversizedCookie(undo: () => void): void {
-    if (this.sealer === undefined) return;
-    const expiresAt = this.expiresAt;
-    if (!this.exists) this.expiresAt = Date.now() + this.ttl(Date.now());
-    // The sealed value is base64url, so the line is the line without it plus its length.
-    const size = this.sealer.sealedLength(this.sealedPayload()) + Buffer.byteLength(this.cookies.live('', this.cookieMaxAge() ?? 0, true));
-    this.expiresAt = expiresAt;
-    if (size > COOKIE_SIZE_LIMIT) {
-      undo();
-      throw new SessionTooLargeError(size);
-    }
+  private cookieDue(): boolean {
+    const fresh = this.currentId !== this.incoming?.id || this.incoming.stale;
+    if (!this.exists) return fresh && this.persistence.cookieWithoutRecord;
+    return fresh || (this.deps.options.rolling && this.used) || (this.extended && this.persistence.cookieOnExtend);
   }
 
   private async runFinalize(status: number): Promise<void> {
@@ -409,8 +369,8 @@ export class SessionHandle implements Session {
     this.staged.set(FLASH_KEY, { ...flash });
   }
 
-  private storeKey(): string {
-    this.currentKey ??= sessionStoreKey(this.currentId);
+  private recordKey(): string {
+    this.currentKey ??= this.persistence.recordKey(this.currentId);
     return this.currentKey;
   }
 
@@ -428,44 +388,39 @@ export class SessionHandle implements Session {
 
   private ensureLoaded(): Promise<void> {
     if (this.loaded) return Promise.resolve();
-    this.loading ??= this.loadFromStore();
+    this.loading ??= this.loadRecord();
     return this.loading;
   }
 
-  private async loadFromStore(): Promise<void> {
+  private async loadRecord(): Promise<void> {
     const id = this.currentId;
-    const key = this.storeKey();
+    const key = this.recordKey();
     let record;
     try {
-      record = await this.deps.store.get(key);
+      record = await this.persistence.load(key);
     } catch (error) {
       this.loading = undefined;
-      throw this.unavailable('load', error);
+      throw error;
     }
     // destroy() or regenerate() ran meanwhile: this answer is about an id we no longer hold.
     if (this.currentId !== id) return;
-    if (record !== undefined && this.isPastAbsoluteTimeout(record)) {
+    const now = Date.now();
+    if (record !== undefined && this.reachedAbsoluteTimeout(record, now)) {
       this.doomed.push({ key, moving: false });
       record = undefined;
     }
-    if (record !== undefined && record.expiresAt > Date.now()) this.adopt(record);
+    if (record !== undefined && record.expiresAt > now) this.adopt(record);
     this.loaded = true;
   }
 
-  /** Cookie store: the session comes from the cookie itself, already opened and checked. */
-  private openSealed(sealed: SealedSession | undefined): void {
-    this.loaded = true;
-    if (sealed === undefined || sealed.id !== this.incomingId) return;
-    const record = {
-      data: new Map(Object.entries(sealed.data)),
-      createdAt: sealed.createdAt,
-      expiresAt: sealed.expiresAt,
-    };
-    if (!this.isPastAbsoluteTimeout(record) && record.expiresAt > Date.now()) this.adopt(record);
+  /** A record that came with the request (a sealed cookie), already opened and checked. */
+  private openIncoming(record: StoredSession): void {
+    const now = Date.now();
+    if (!this.reachedAbsoluteTimeout(record, now) && record.expiresAt > now) this.adopt(record);
   }
 
-  private isPastAbsoluteTimeout(record: StoredSession): boolean {
-    if (record.createdAt + this.deps.options.absoluteTimeoutMs > Date.now()) return false;
+  private reachedAbsoluteTimeout(record: StoredSession, now: number): boolean {
+    if (!isPastAbsoluteTimeout(record.createdAt, now, this.deps.options)) return false;
     this.deps.logger.debug('Session reached its absolute timeout; starting a new one');
     return true;
   }
@@ -479,7 +434,7 @@ export class SessionHandle implements Session {
     if (this.values.has(FLASH_KEY)) {
       const flash = this.values.get(FLASH_KEY);
       this.values.delete(FLASH_KEY);
-      this.incomingFlash = isPlainRecord(flash) ? flash : {};
+      this.incomingFlash = isPlainObject(flash) ? flash : {};
       // Shown once: gone after this request unless it leaves new messages.
       this.staged.set(FLASH_KEY, REMOVED);
     }
@@ -510,7 +465,7 @@ export class SessionHandle implements Session {
   private async destroyDoomed(): Promise<void> {
     while (this.doomed.length > 0) {
       const { key, moving } = this.doomed[0];
-      const removed = await this.call('destroy', () => this.deps.store.destroy(key));
+      const removed = await this.persistence.remove(key);
       this.doomed.shift();
       if (moving && removed === false) this.lostToConcurrentDestroy();
     }
@@ -541,11 +496,7 @@ export class SessionHandle implements Session {
     this.resetStaged();
     if (set.size === 0) return;
     const ttl = this.ttl(now);
-    if (this.sealer === undefined) {
-      await this.call('write', () =>
-        this.deps.store.write(this.storeKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl }),
-      );
-    }
+    await this.persistence.write(this.recordKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl });
     this.exists = true;
     this.expiresAt = now + ttl;
     this.extended = true;
@@ -561,43 +512,28 @@ export class SessionHandle implements Session {
     const clear = this.clearStaged;
     const ttl = this.ttl(now);
     this.resetStaged();
-    if (this.sealer === undefined) {
-      const written = await this.call('write', () =>
-        this.deps.store.write(this.storeKey(), { mode: 'update', set, delete: removed, clear, createdAt: this.createdAt, ttl }),
-      );
-      if (!written) {
-        this.lostToConcurrentDestroy();
-        return;
-      }
+    const written = await this.persistence.write(this.recordKey(), {
+      mode: 'update',
+      set,
+      delete: removed,
+      clear,
+      createdAt: this.createdAt,
+      ttl,
+    });
+    if (!written) {
+      this.lostToConcurrentDestroy();
+      return;
     }
     this.expiresAt = now + ttl;
     this.extended = true;
   }
 
   private async touchIfDue(now: number): Promise<void> {
-    if (!this.exists || !this.touchDue(now)) return;
+    if (!this.exists || !isTouchDue(this.createdAt, this.expiresAt, now, this.deps.options)) return;
     const ttl = this.ttl(now);
-    if (this.sealer === undefined) {
-      const alive = await this.call('touch', () => this.deps.store.touch(this.storeKey(), ttl));
-      if (!alive) return;
-    }
+    if (!(await this.persistence.touch(this.recordKey(), ttl))) return;
     this.expiresAt = now + ttl;
     this.extended = true;
-  }
-
-  /**
-   * Whether a session that was used but not changed should have its expiry extended.
-   * `rolling`: always. `renew`: once less than that share of the idle timeout is left.
-   * Otherwise: when it would gain a tenth of the idle timeout (at most a minute), since a
-   * smaller gain is not worth a store round trip.
-   */
-  private touchDue(now: number): boolean {
-    const { rolling, renew, idleTimeoutMs } = this.deps.options;
-    const gain = now + this.ttl(now) - this.expiresAt;
-    if (gain <= 0) return false;
-    if (rolling) return true;
-    if (renew !== undefined) return this.expiresAt - now < renew * idleTimeoutMs;
-    return gain >= Math.min(60_000, idleTimeoutMs / 10);
   }
 
   private resetStaged(): void {
@@ -605,24 +541,9 @@ export class SessionHandle implements Session {
     this.clearStaged = false;
   }
 
-  /** Store TTL in ms: the idle timeout, cut short by the absolute one. Cookie Max-Age uses it too. */
+  /** Store TTL in ms from `now`; see `sessionTtl`. */
   private ttl(now: number): number {
-    const { idleTimeoutMs, absoluteTimeoutMs } = this.deps.options;
-    return Math.max(0, Math.min(idleTimeoutMs, this.createdAt + absoluteTimeoutMs - now));
-  }
-
-  private async call<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      throw this.unavailable(operation, error);
-    }
-  }
-
-  private unavailable(operation: string, error: unknown): SessionStoreUnavailableException {
-    const reason = error instanceof Error ? error.message : String(error);
-    this.deps.logger.error(`Session store ${operation} failed: ${reason}`);
-    return new SessionStoreUnavailableException({ cause: error });
+    return sessionTtl(this.createdAt, now, this.deps.options);
   }
 
   private secure(): boolean {

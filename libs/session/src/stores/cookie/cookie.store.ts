@@ -21,9 +21,13 @@ const NOT_A_KEYED_STORE =
  * which has a price: a copied cookie stays valid until it expires, and `destroy()` or
  * `regenerate()` cannot kill a copy. Check a per-user "valid after" time in a security
  * function where that matters.
+ *
+ * The module recognises this store at start-up and keeps each session in its cookie, so the
+ * keyed methods below are never part of a request; they reject, since there are no records to
+ * address by key (which is also why `SessionService.revoke` cannot reach a cookie session).
  */
 export class CookieStore extends SessionStore {
-  /** @internal Seals and opens session cookies; used by the session handle. */
+  /** @internal Seals and opens session cookies; the module hands it to `SealedCookiePersistence`. */
   readonly sealer: CookieSealer;
 
   constructor(options: CookieStoreOptions) {

@@ -1,0 +1,67 @@
+import type { SealedSession } from '../cookie/cookie-sealer.js';
+import type { SessionWrite, StoredSession } from '../stores/session.store.js';
+
+/** What the request's session cookie carried, once decoded and checked. Internal. */
+export interface IncomingSession {
+  /** The id the cookie names: well-formed, and verified when ids are signed or sealed. */
+  readonly id: string;
+  /** The cookie was signed or sealed under an older secret: send it again under the newest. */
+  readonly stale: boolean;
+  /** Sealed cookie: the session's record, opened from the cookie itself, so nothing is loaded. */
+  readonly record?: StoredSession;
+}
+
+/** What a persistence reads from the session it writes a cookie for. `SessionHandle` is one. */
+export interface PersistedSession {
+  readonly id: string;
+  /** No record exists yet (nothing written, or started over by `destroy()` / `regenerate()`). */
+  readonly isNew: boolean;
+  /**
+   * The whole session as a sealed cookie would carry it at `now` (epoch ms): values with the
+   * flash messages for the next request; a new session's expiry as its first write would set it.
+   */
+  snapshot(now: number): SealedSession;
+}
+
+/**
+ * Where a session's record lives, and so what the session cookie carries: a server-side store
+ * keyed by a hash of the id (`StorePersistence`; the cookie carries the id) or the cookie
+ * itself (`SealedCookiePersistence`; the cookie carries the sealed record and nothing is stored).
+ * The module picks one per application at start-up (`createSessionPersistence`); each request's
+ * handle holds a reference to it, so the handle keeps only the session API, the staging of
+ * changes and the commit's outcome. Store failures come out as
+ * `SessionStoreUnavailableException` (a 503), already logged. Internal.
+ */
+export interface SessionPersistence {
+  /**
+   * Whether the cookie goes out before any record exists. A store's id cookie does (every
+   * visitor gets one on its first response); a sealed cookie has nothing to carry yet.
+   */
+  readonly cookieWithoutRecord: boolean;
+  /**
+   * Whether moving the expiry re-sends the cookie: it does when the expiry rides in the cookie
+   * (a sealed record, a persistent cookie's Max-Age, or `renew`).
+   */
+  readonly cookieOnExtend: boolean;
+
+  /**
+   * The session the cookie value names, or `undefined` (logged at debug) when it names none:
+   * malformed, badly signed, or not sealed by us. A client fault, so never an error.
+   * @param now epoch ms, against which a sealed cookie's expiry is checked
+   */
+  decode(value: string, now: number): IncomingSession | undefined;
+  /** The key the record of session `id` is addressed by (a store never sees the id itself). */
+  recordKey(id: string): string;
+  /** The live record under `key`, or `undefined` when there is none. */
+  load(key: string): Promise<StoredSession | undefined>;
+  /** Applies one request's changes; `false` when an update found the record gone. */
+  write(key: string, change: SessionWrite): Promise<boolean>;
+  /** Moves the record's expiry to `ttl` ms from now; `false` when the record is gone. */
+  touch(key: string, ttl: number): Promise<boolean>;
+  /** Removes the record: `true` removed, `false` there was none, nothing when it cannot tell. */
+  remove(key: string): Promise<boolean | void>;
+  /** Throws `SessionTooLargeError` when the session no longer fits its cookie. */
+  assertFits(session: PersistedSession): void;
+  /** The session cookie's value for `session`. */
+  cookieValue(session: PersistedSession): string;
+}

@@ -1,0 +1,95 @@
+import type { Logger } from '@nestjs/common';
+import type { SessionIdSigner } from '../cookie/id-signer.js';
+import { isWellFormedSessionId, sessionStoreKey } from '../cookie/session-id.js';
+import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import type { ResolvedSessionOptions } from '../session-options.js';
+import type { SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
+import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
+
+/**
+ * Records in a server-side `SessionStore`, keyed by the SHA-256 of the id; the cookie carries
+ * the id (signed when a secret is configured). Maps every store failure to one logged
+ * `SessionStoreUnavailableException`, without the id or key in the log line. Internal.
+ */
+export class StorePersistence implements SessionPersistence {
+  readonly cookieWithoutRecord = true;
+  readonly cookieOnExtend: boolean;
+  private readonly signer: SessionIdSigner | undefined;
+
+  constructor(
+    private readonly store: SessionStore,
+    options: ResolvedSessionOptions,
+    private readonly logger: Logger,
+  ) {
+    this.signer = options.signer;
+    // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
+    // promises a fresh cookie) has to follow the store's.
+    this.cookieOnExtend = options.cookie.persistent || options.renew !== undefined;
+  }
+
+  decode(value: string): IncomingSession | undefined {
+    const signer = this.signer;
+    if (signer !== undefined) {
+      const verified = signer.unsign(value);
+      if (verified === undefined) return this.ignored('a session cookie with a bad signature');
+      return verified;
+    }
+    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie');
+    return { id: value, stale: false };
+  }
+
+  recordKey(id: string): string {
+    return sessionStoreKey(id);
+  }
+
+  async load(key: string): Promise<StoredSession | undefined> {
+    try {
+      return await this.store.get(key);
+    } catch (error) {
+      throw this.unavailable('load', error);
+    }
+  }
+
+  async write(key: string, change: SessionWrite): Promise<boolean> {
+    try {
+      return await this.store.write(key, change);
+    } catch (error) {
+      throw this.unavailable('write', error);
+    }
+  }
+
+  async touch(key: string, ttl: number): Promise<boolean> {
+    try {
+      return await this.store.touch(key, ttl);
+    } catch (error) {
+      throw this.unavailable('touch', error);
+    }
+  }
+
+  async remove(key: string): Promise<boolean | void> {
+    try {
+      return await this.store.destroy(key);
+    } catch (error) {
+      throw this.unavailable('destroy', error);
+    }
+  }
+
+  /** A store holds sessions of any size the store accepts; the cookie only carries the id. */
+  assertFits(): void {}
+
+  cookieValue(session: PersistedSession): string {
+    const signer = this.signer;
+    return signer === undefined ? session.id : signer.sign(session.id);
+  }
+
+  private ignored(what: string): undefined {
+    this.logger.debug(`Ignoring ${what}`);
+    return undefined;
+  }
+
+  private unavailable(operation: string, error: unknown): SessionStoreUnavailableException {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.logger.error(`Session store ${operation} failed: ${reason}`);
+    return new SessionStoreUnavailableException({ cause: error });
+  }
+}
