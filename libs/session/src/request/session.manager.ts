@@ -44,25 +44,32 @@ const DISABLED_SESSION: Session = {
 
 /**
  * Creates and finds the one session handle of each request. The interceptor, the guard, the
- * `@Session()` decorator and `SessionService` all go through here. Internal.
+ * `@Session()` decorator and `SessionService` all go through here. It appears in the published
+ * types only as the type of their injected dependency: its members are internal (stripped from
+ * the `.d.ts`), so a subclass of the guard or the service passes it on without using it.
  */
 @Injectable()
 export class SessionManager {
+  /** @internal */
   readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
-  /** One cookie writer for every request. */
+  /** @internal One cookie writer for every request. */
   readonly cookies: SessionCookieWriter;
   /** @internal Where every request's session record lives: chosen here, once, from the store. */
   readonly persistence: SessionPersistence;
+  /** @internal */
+  readonly options: ResolvedSessionOptions;
+  /** @internal */
+  readonly store: SessionStore;
 
-  constructor(
-    @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
-    readonly store: SessionStore,
-  ) {
+  /** @internal */
+  constructor(@Inject(SESSION_OPTIONS) options: ResolvedSessionOptions, store: SessionStore) {
+    this.options = options;
+    this.store = store;
     this.cookies = new SessionCookieWriter(options);
     this.persistence = createSessionPersistence(store, options, this.cookies, this.logger);
   }
 
-  /** The request's session, created (without store I/O) on the first call. */
+  /** @internal The request's session, created (without store I/O) on the first call. */
   attach(request: HttpRequestLike, response: HttpResponseLike): Session {
     const carrier = request as RequestWithSession;
     const existing = carrier[SESSION_HANDLE];
@@ -94,7 +101,7 @@ export class SessionManager {
     else gateResponse(raw, handle);
   }
 
-  /** The request's session; throws `MissingSessionError` when the module never saw the request. */
+  /** @internal The request's session; throws `MissingSessionError` when the module never saw the request. */
   sessionOf(request: object): Session {
     const handle = (request as RequestWithSession)[SESSION_HANDLE];
     if (handle === undefined) {
@@ -119,7 +126,7 @@ export class SessionManager {
   }
 }
 
-/** Used by the module's own parts to tell a live handle from the disabled stand-in. */
+/** @internal Used by the module's own parts to tell a live handle from the disabled stand-in. */
 export function isLiveSession(session: Session): session is SessionHandle {
   return session instanceof SessionHandle;
 }
