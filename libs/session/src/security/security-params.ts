@@ -1,11 +1,7 @@
+import { isPlainObject } from '../session/session-value.js';
+
 /** Keys that could reach a prototype when the params are copied or merged later. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
 
 /**
  * A parsed query or body: any non-array object. Parsers differ (Fastify's form parser builds
@@ -42,6 +38,3 @@ export function collectSecurityParams(request: ParamSources): Readonly<Record<st
   copyInto(params, request.params);
   return Object.freeze(params);
 }
-
-/** A plain object (`{...}` or `Object.create(null)`): what counts as auth data. Internal. */
-export { isPlainObject };

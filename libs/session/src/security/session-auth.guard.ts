@@ -16,7 +16,8 @@ import { AUTH_DATA, SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
 import { SecurityDeniedException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
-import { type ParamSources, collectSecurityParams, isPlainObject } from './security-params.js';
+import { isPlainObject } from '../session/session-value.js';
+import { type ParamSources, collectSecurityParams } from './security-params.js';
 
 type GuardedRequest = HttpRequestLike & ParamSources & { [AUTH_DATA]?: AuthDataObject };
 

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
-import { parseStoredValue } from '../../session/session-value.js';
+import { isPlainObject, parseStoredValue } from '../../session/session-value.js';
 import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of `PostgresStore`. */
@@ -208,9 +208,9 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     const row = result.rows[0];
     if (row === undefined) return undefined;
     const stored = parseStoredValue(row.data);
-    if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return undefined;
+    if (!isPlainObject(stored)) return undefined;
     // Object.entries reads own properties only: a key named __proto__ stays data.
-    const data = new Map<string, unknown>(Object.entries(stored as Record<string, unknown>));
+    const data = new Map<string, unknown>(Object.entries(stored));
     // The remaining lifetime is measured on the database clock, so app/database skew cannot
     // shorten or stretch a session.
     return {
