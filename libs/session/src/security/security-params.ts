@@ -1,5 +1,3 @@
-import { isPlainObject } from '../session/session-value.js';
-
 /** Keys that could reach a prototype when the params are copied or merged later. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
