@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.e2e-spec.ts', 'test/**'],
+    files: ['**/*.spec.ts', '**/*.e2e-spec.ts', 'test/**', 'examples/*/test/**'],
     languageOptions: { globals: { ...globals.vitest } },
     rules: {
       // Tests reach into responses and fakes whose types are not worth spelling out.
