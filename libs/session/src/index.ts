@@ -46,3 +46,7 @@ export { SecurityDeniedFilter } from './security/security-denied.filter.js';
 export { CookieStore } from './stores/cookie/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
+// WebSockets: the session of a gateway's socket (socket.io and ws adapters).
+export { WsSessionService } from './websocket/ws-session.service.js';
+export type { WsHandshake } from './websocket/ws-session.service.js';
+export { WsSessionError } from './websocket/ws-session.exceptions.js';

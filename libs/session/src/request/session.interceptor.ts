@@ -2,6 +2,7 @@ import { type CallHandler, type ExecutionContext, Injectable, type NestIntercept
 import type { Observable } from 'rxjs';
 import type { HttpRequestLike, HttpResponseLike } from './http-adapter.js';
 import { SessionManager } from './session.manager.js';
+import { rememberSocketIoHandshake } from '../websocket/socket-handshake.js';
 
 /**
  * Nova's stream handler as a Nest interceptor (registered globally by `SessionModule`): it
@@ -19,6 +20,9 @@ export class SessionInterceptor implements NestInterceptor {
     if (context.getType() === 'http') {
       const http = context.switchToHttp();
       this.sessions.attach(http.getRequest<HttpRequestLike>(), http.getResponse<HttpResponseLike>());
+    } else if (context.getType() === 'ws') {
+      // A gateway message: remember a socket.io handshake, so `@Session()` can reach it.
+      rememberSocketIoHandshake(this.sessions, context.switchToWs().getClient());
     }
     return next.handle();
   }
