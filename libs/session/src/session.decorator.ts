@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { SESSION_HANDLE } from './session.constants.js';
+import { httpPairOf } from './request/execution-context.js';
+import { findSession } from './request/session.manager.js';
 import { MissingSessionError } from './session.exceptions.js';
 import type { Session as SessionHandle } from './session/session.interface.js';
 import { messageSessionOf } from './websocket/socket-handshake.js';
@@ -12,8 +13,8 @@ import { messageSessionOf } from './websocket/socket-handshake.js';
 export const Session = createParamDecorator((_data: unknown, context: ExecutionContext): SessionHandle => {
   // A gateway message: a fresh handle on the socket's session (see WsSessionService).
   if (context.getType() === 'ws') return messageSessionOf(context);
-  const request = context.switchToHttp().getRequest<{ [SESSION_HANDLE]?: SessionHandle }>();
-  const session = request[SESSION_HANDLE];
+  const request = httpPairOf(context)?.request;
+  const session = request === undefined ? undefined : findSession(request);
   if (session === undefined) throw new MissingSessionError();
   return session;
 });

@@ -1,6 +1,6 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import type { HttpRequestLike, HttpResponseLike } from './http-adapter.js';
+import { httpPairOf } from './execution-context.js';
 import { SessionManager } from './session.manager.js';
 import { rememberSocketIoHandshake } from '../websocket/socket-handshake.js';
 
@@ -17,13 +17,10 @@ export class SessionInterceptor implements NestInterceptor {
   constructor(protected readonly sessions: SessionManager) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() === 'http') {
-      const http = context.switchToHttp();
-      this.sessions.attach(http.getRequest<HttpRequestLike>(), http.getResponse<HttpResponseLike>());
-    } else if (context.getType() === 'ws') {
-      // A gateway message: remember a socket.io handshake, so `@Session()` can reach it.
-      rememberSocketIoHandshake(this.sessions, context.switchToWs().getClient());
-    }
+    const http = httpPairOf(context);
+    if (http !== undefined) this.sessions.attach(http.request, http.response);
+    // A gateway message: remember a socket.io handshake, so `@Session()` can reach it.
+    else if (context.getType() === 'ws') rememberSocketIoHandshake(this.sessions, context.switchToWs().getClient());
     return next.handle();
   }
 }
