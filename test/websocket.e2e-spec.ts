@@ -135,6 +135,13 @@ class ChatGateway implements OnGatewayConnection {
     return { event: 'peek', data: { user: (await session.get('user')) ?? null, note: (await session.get('note')) ?? null } };
   }
 
+  /** Public: auth data of the socket's earlier guarded messages must not leak into it. */
+  @SubscribeMessage('public-auth')
+  @Security(false)
+  publicAuth(@AuthData() auth: unknown) {
+    return { event: 'public-auth', data: { auth: auth ?? null } };
+  }
+
   /** A denial thrown by the handler itself, rendered by SecurityDeniedFilter as a socket message. */
   @SubscribeMessage('forbidden')
   @UseFilters(SecurityDeniedFilter)
@@ -245,6 +252,26 @@ describe.each(PLATFORMS.flatMap((platform) => SOCKET_ADAPTERS.map((adapter) => [
       expect(await socket.next('welcome')).toEqual({ user: 'ann', note: null });
       socket.send('whoami');
       expect(await socket.next('whoami')).toEqual({ user: 'ann', fromSession: 'ann' });
+    });
+
+    it('auth data reaches only the guarded message it was computed for', async () => {
+      const cookie = await logIn(app, 'abe');
+      const socket = connect(cookie);
+      await socket.next('welcome');
+      for (const body of [undefined, 'text', { text: 'object' }]) {
+        socket.send('whoami', body);
+        expect(await socket.next('whoami')).toEqual({ user: 'abe', fromSession: 'abe' });
+        socket.send('public-auth', body);
+        expect(await socket.next('public-auth')).toEqual({ auth: null });
+      }
+    });
+
+    it('a message sent as soon as the socket opens is answered with the session', async () => {
+      const cookie = await logIn(app, 'ava');
+      const socket = connect(cookie);
+      socket.send('whoami');
+      expect(await socket.next('whoami')).toEqual({ user: 'ava', fromSession: 'ava' });
+      expect(await socket.next('welcome')).toEqual({ user: 'ava', note: null });
     });
 
     it('a saved change is seen by the next HTTP request; an unsaved one is dropped', async () => {

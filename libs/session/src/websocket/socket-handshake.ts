@@ -42,18 +42,20 @@ const handshakes = new WeakMap<object, SocketHandshake>();
  * The session and auth data of one message. Nest hands the guard and each parameter decorator
  * their own copy of the message's arguments, so a message is known by what those copies share:
  * its body when the body is an object, else socket.io's acknowledgement callback (one per
- * message), else only the client (then the latest guarded message of the socket wins).
+ * message). A message with neither (a bare string body, say) is known by its client, event and
+ * body: its auth data is found only by a handler of the same event with the same body, and it
+ * gets a fresh session handle at each use.
  */
 const messageSessions = new WeakMap<object, Session>();
 const messageAuthData = new WeakMap<object, AuthDataObject>();
+const latestAuthData = new WeakMap<object, { pattern: unknown; data: unknown; authData: AuthDataObject }>();
 
-function messageKey(context: ExecutionContext): object {
-  const ws = context.switchToWs();
-  const data: unknown = ws.getData();
+/** The object that stands for this message, or `undefined` when only its client does. */
+function messageKey(context: ExecutionContext): object | undefined {
+  const data: unknown = context.switchToWs().getData();
   if ((typeof data === 'object' && data !== null) || typeof data === 'function') return data;
-  const ack = context.getArgs().find((arg: unknown) => typeof arg === 'function');
-  if (typeof ack === 'function') return ack as object;
-  return asKey(ws.getClient());
+  const ack: unknown = context.getArgs().find((arg: unknown) => typeof arg === 'function');
+  return typeof ack === 'function' ? ack : undefined;
 }
 
 function asKey(client: unknown): object {
@@ -105,23 +107,36 @@ export function handshakeOf(client: unknown, manager?: SessionManager): SocketHa
  */
 export function messageSessionOf(context: ExecutionContext, manager?: SessionManager): Session {
   const key = messageKey(context);
-  let session = messageSessions.get(key);
-  if (session === undefined || key === context.switchToWs().getClient()) {
+  let session = key === undefined ? undefined : messageSessions.get(key);
+  if (session === undefined) {
     session = handshakeOf(context.switchToWs().getClient(), manager).newSession();
-    messageSessions.set(key, session);
+    if (key !== undefined) messageSessions.set(key, session);
   }
   return session;
 }
 
 /** Keeps the auth data a gateway's security function returned for this message. Internal. */
 export function setMessageAuthData(context: ExecutionContext, authData: AuthDataObject | undefined): void {
-  if (authData === undefined) messageAuthData.delete(messageKey(context));
-  else messageAuthData.set(messageKey(context), authData);
+  const ws = context.switchToWs();
+  const key = messageKey(context) ?? asKey(ws.getClient());
+  if (authData === undefined) {
+    messageAuthData.delete(key);
+    latestAuthData.delete(key);
+  } else if (key === ws.getClient()) {
+    latestAuthData.set(key, { pattern: ws.getPattern(), data: ws.getData(), authData });
+  } else {
+    messageAuthData.set(key, authData);
+  }
 }
 
 /** The auth data of this message, if its security function returned any. Internal. */
 export function messageAuthDataOf(context: ExecutionContext): AuthDataObject | undefined {
-  return messageAuthData.get(messageKey(context));
+  const ws = context.switchToWs();
+  const key = messageKey(context);
+  if (key !== undefined) return messageAuthData.get(key);
+  const latest = latestAuthData.get(asKey(ws.getClient()));
+  const same = latest !== undefined && latest.pattern === ws.getPattern() && Object.is(latest.data, ws.getData());
+  return same ? latest.authData : undefined;
 }
 
 /**
