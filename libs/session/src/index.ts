@@ -47,3 +47,6 @@ export { SecurityDeniedFilter } from './security/security-denied.filter.js';
 export { CookieStore } from './stores/cookie/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
+// Store deadline and start-up check (storeTimeout, failFast).
+export { SessionStoreCheckError } from './session.exceptions.js';
+export { SessionStoreTimeoutError } from './persistence/store-deadline.js';
