@@ -46,7 +46,9 @@ async function main(): Promise<void> {
       await round(variant, store, key, parallel); // warm-up
       const times: number[] = [];
       for (let r = 0; r < ROUNDS; r++) times.push(await round(variant, store, key, parallel));
-      console.log(`${parallel === 1 ? 'one at a time' : `${parallel} at once`}  ${name.padEnd(13)} ${Math.min(...times).toFixed(0)} ns/call`);
+      console.log(
+        `${parallel === 1 ? 'one at a time' : `${parallel} at once`}  ${name.padEnd(13)} ${Math.min(...times).toFixed(0)} ns/call`,
+      );
     }
   }
   store.onApplicationShutdown();

@@ -72,7 +72,9 @@ const TARGETS: Target[] = [
     async create() {
       const nodes = seedNodes();
       const proxies = await Promise.all(nodes.map((node) => TcpProxy.start(node)));
-      const natMap = Object.fromEntries(nodes.map((node, i) => [`${node.host}:${node.port}`, { host: '127.0.0.1', port: proxies[i].port }]));
+      const natMap = Object.fromEntries(
+        nodes.map((node, i) => [`${node.host}:${node.port}`, { host: '127.0.0.1', port: proxies[i].port }]),
+      );
       const prefix = `deadline:${randomBytes(6).toString('hex')}:`;
       const client = new Cluster(
         proxies.map((proxy) => ({ host: '127.0.0.1', port: proxy.port })),
@@ -192,7 +194,9 @@ describe.each(TARGETS)('storeTimeout on $name', (target) => {
       const id = await newSession('user', 'ada');
       // The load is answered, then the store stalls before the commit.
       // (timed() sends the request at once; a supertest request waits until awaited.)
-      const stalledCommit = timed(() => request(server).post('/load-then-set').set('Cookie', withId(id)).send({ key: 'late', value: 1, delayMs: 300 }));
+      const stalledCommit = timed(() =>
+        request(server).post('/load-then-set').set('Cookie', withId(id)).send({ key: 'late', value: 1, delayMs: 300 }),
+      );
       await sleep(100);
       pause();
       try {
@@ -203,7 +207,14 @@ describe.each(TARGETS)('storeTimeout on $name', (target) => {
         expectDeadline503(await timed(() => request(server).get('/read').set('Cookie', withId(id))), 'load');
         expectDeadline503(await timed(() => request(server).post('/set').send({ key: 'fresh', value: 1 })), 'new session');
         const parallel = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => timed(() => request(server).post('/set').set('Cookie', withId(id)).send({ key: `p${i}`, value: i }))),
+          Array.from({ length: 8 }, (_, i) =>
+            timed(() =>
+              request(server)
+                .post('/set')
+                .set('Cookie', withId(id))
+                .send({ key: `p${i}`, value: i }),
+            ),
+          ),
         );
         parallel.forEach((each, i) => expectDeadline503(each, `parallel write ${i}`));
 
@@ -231,7 +242,12 @@ describe.each(TARGETS)('storeTimeout on $name', (target) => {
       async function writer(): Promise<void> {
         while (running) {
           const n = next++;
-          const { response, ms } = await timed(() => request(server).post('/set').set('Cookie', withId(id)).send({ key: `k${n}`, value: n }));
+          const { response, ms } = await timed(() =>
+            request(server)
+              .post('/set')
+              .set('Cookie', withId(id))
+              .send({ key: `k${n}`, value: n }),
+          );
           durations.push(ms);
           if (response.status === 200) acknowledged.set(`k${n}`, n);
           else {

@@ -129,7 +129,10 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
 
   it('Redis unreachable: one error line naming the store, the address and the fix; 503s, then recovery with no restart', async () => {
     const { client, proxy, address } = await unreachableRedis();
-    cleanup.push(() => proxy.down(), () => client.disconnect());
+    cleanup.push(
+      () => proxy.down(),
+      () => client.disconnect(),
+    );
     const app = await boot(platform, module(new RedisStore({ client, prefix: `startup:${randomBytes(4).toString('hex')}:` })), logger);
     cleanup.push(() => app.close());
 
@@ -150,14 +153,20 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     expect((await request(server).post('/set').send({ key: 'a', value: 1 })).status).toBe(503);
 
     await proxy.up();
-    await eventually(async () => (await request(server).post('/set').send({ key: 'a', value: 1 })).status === 200, 'a write after Redis came up');
+    await eventually(
+      async () => (await request(server).post('/set').send({ key: 'a', value: 1 })).status === 200,
+      'a write after Redis came up',
+    );
     // Reported at boot only: the 503s above were logged per request, not as a second start-up line.
     expect(logger.sessionLines().filter((line) => line.message.startsWith('RedisStore:'))).toHaveLength(1);
   });
 
   it('Redis unreachable with failFast: app.init() rejects with that sentence', async () => {
     const { client, proxy, address } = await unreachableRedis();
-    cleanup.push(() => proxy.down(), () => client.disconnect());
+    cleanup.push(
+      () => proxy.down(),
+      () => client.disconnect(),
+    );
     const error = await initOutcome(platform, module(new RedisStore({ client }), { failFast: true }), logger);
     expect(error).toBeInstanceOf(SessionStoreCheckError);
     expect((error as Error).message).toBe(
@@ -168,7 +177,10 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
 
   it('Redis that accepts the connection but never answers: the check gives up at storeTimeout', async () => {
     const { client, proxy, address } = await unreachableRedis();
-    cleanup.push(() => proxy.down(), () => client.disconnect());
+    cleanup.push(
+      () => proxy.down(),
+      () => client.disconnect(),
+    );
     await proxy.up();
     proxy.pause();
     const started = performance.now();

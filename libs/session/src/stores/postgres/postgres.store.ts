@@ -274,7 +274,12 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
         return result.rows[0]?.found === true;
       }, timeoutMs);
     } catch (error) {
-      const reason = error instanceof SessionStoreTimeoutError ? `no answer within ${timeoutMs} ms` : error instanceof Error ? error.message : String(error);
+      const reason =
+        error instanceof SessionStoreTimeoutError
+          ? `no answer within ${timeoutMs} ms`
+          : error instanceof Error
+            ? error.message
+            : String(error);
       throw new Error(
         `PostgresStore: PostgreSQL at ${poolAddress(this.pool)} did not answer (${reason}): ` +
           'start it there or point the pg Pool at the right host, port and database',
