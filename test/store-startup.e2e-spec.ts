@@ -4,7 +4,7 @@
  * until the store is there, then recovers by itself) unless it asked to fail fast.
  */
 import { randomBytes } from 'node:crypto';
-import type { INestApplication, LoggerService, Type } from '@nestjs/common';
+import type { LoggerService, Type } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -13,59 +13,13 @@ import request from 'supertest';
 import { MemoryStore, type SessionModuleOptions, SessionStoreCheckError, type SessionStore } from '@novanest/session';
 import { PostgresStore } from '@novanest/session/postgres';
 import { RedisStore } from '@novanest/session/redis';
+import { CapturedLogger, startAppWithLogger } from './support/captured-logger.js';
 import { PLATFORMS, type Platform } from './support/platforms.js';
 import { sessionTestModule } from './support/session-test.controller.js';
 import { serviceUrl, sleep } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const UNTIL_THEN = ' (until then, requests that use the session answer 503)';
-
-interface LogLine {
-  level: string;
-  message: string;
-  context: unknown;
-}
-
-/** Nest's logger output, line by line, as the application's own logger receives it. */
-class CapturedLogger implements LoggerService {
-  readonly lines: LogLine[] = [];
-  private record(level: string, message: unknown, params: unknown[]): void {
-    this.lines.push({ level, message: String(message), context: params[params.length - 1] });
-  }
-  log(message: unknown, ...params: unknown[]): void {
-    this.record('log', message, params);
-  }
-  error(message: unknown, ...params: unknown[]): void {
-    this.record('error', message, params);
-  }
-  warn(message: unknown, ...params: unknown[]): void {
-    this.record('warn', message, params);
-  }
-  debug(message: unknown, ...params: unknown[]): void {
-    this.record('debug', message, params);
-  }
-  verbose(message: unknown, ...params: unknown[]): void {
-    this.record('verbose', message, params);
-  }
-  fatal(message: unknown, ...params: unknown[]): void {
-    this.record('fatal', message, params);
-  }
-  /** What the session module said at warn level or above. */
-  sessionLines(): LogLine[] {
-    return this.lines.filter((line) => line.context === 'SessionModule' && ['warn', 'error', 'fatal'].includes(line.level));
-  }
-}
-
-/** Boots `module` on `platform` with `logger` as the application's logger. */
-async function boot(platform: Platform, module: Type<unknown>, logger: LoggerService): Promise<INestApplication> {
-  const testing = await Test.createTestingModule({ imports: [module] }).compile();
-  const app =
-    platform === 'fastify'
-      ? testing.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger })
-      : testing.createNestApplication({ logger });
-  await app.listen(0, '127.0.0.1');
-  return app;
-}
 
 /** Only boots: `app.init()`'s outcome, the app closed either way. */
 async function initOutcome(platform: Platform, module: Type<unknown>, logger: LoggerService): Promise<unknown> {
@@ -133,7 +87,11 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
       () => proxy.down(),
       () => client.disconnect(),
     );
-    const app = await boot(platform, module(new RedisStore({ client, prefix: `startup:${randomBytes(4).toString('hex')}:` })), logger);
+    const app = await startAppWithLogger(
+      platform,
+      module(new RedisStore({ client, prefix: `startup:${randomBytes(4).toString('hex')}:` })),
+      logger,
+    );
     cleanup.push(() => app.close());
 
     expect(logger.sessionLines()).toEqual([
@@ -199,7 +157,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     client.on('error', () => undefined);
     cleanup.push(() => client.disconnect());
     // Booted while the client is still connecting: the check waits for it rather than failing.
-    const app = await boot(platform, module(new RedisStore({ client })), logger);
+    const app = await startAppWithLogger(platform, module(new RedisStore({ client })), logger);
     cleanup.push(() => app.close());
     expect(logger.sessionLines()).toEqual([]);
   });
@@ -210,7 +168,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     const pool = new pg.Pool({ connectionString: url.href, max: 4 });
     cleanup.push(() => pool.end());
     const store = new PostgresStore({ pool, table });
-    const app = await boot(platform, module(store), logger);
+    const app = await startAppWithLogger(platform, module(store), logger);
     cleanup.push(() => app.close());
     cleanup.push(() => pool.query(`DROP TABLE IF EXISTS "${table}"`));
 
@@ -247,7 +205,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     const pool = new pg.Pool({ connectionString: `postgres://someone:not-a-real-secret@127.0.0.1:${proxy.port}/appdb`, max: 2 });
     pool.on('error', () => undefined);
     cleanup.push(() => pool.end());
-    await boot(platform, module(new PostgresStore({ pool })), logger).then((app) => cleanup.push(() => app.close()));
+    await startAppWithLogger(platform, module(new PostgresStore({ pool })), logger).then((app) => cleanup.push(() => app.close()));
     expect(logger.sessionLines()).toEqual([
       {
         level: 'error',
@@ -265,7 +223,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     const pool = new pg.Pool({ connectionString: serviceUrl('postgres'), max: 2 });
     const table = `startup_${randomBytes(6).toString('hex')}`;
     cleanup.push(() => pool.end());
-    const app = await boot(platform, module(new PostgresStore({ pool, table, createTable: true })), logger);
+    const app = await startAppWithLogger(platform, module(new PostgresStore({ pool, table, createTable: true })), logger);
     cleanup.push(() => app.close());
     cleanup.push(() => pool.query(`DROP TABLE IF EXISTS "${table}"`));
     expect(logger.sessionLines()).toEqual([]);
@@ -278,7 +236,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
       else process.env.NODE_ENV = previous;
     });
     process.env.NODE_ENV = 'production';
-    const app = await boot(platform, module(undefined), logger);
+    const app = await startAppWithLogger(platform, module(undefined), logger);
     cleanup.push(() => app.close());
     expect(logger.sessionLines()).toEqual([
       {
@@ -292,7 +250,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
 
     process.env.NODE_ENV = 'development';
     const quiet = new CapturedLogger();
-    const other = await boot(platform, module(new MemoryStore()), quiet);
+    const other = await startAppWithLogger(platform, module(new MemoryStore()), quiet);
     cleanup.push(() => other.close());
     expect(quiet.sessionLines()).toEqual([]);
   });
