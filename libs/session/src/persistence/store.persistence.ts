@@ -6,19 +6,21 @@ import type { ResolvedSessionOptions } from '../session-options.js';
 import type { SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
 import { withDeadline } from './store-deadline.js';
+import { StoreFailureLog } from './store-failure.log.js';
 
 /**
  * Records in a server-side `SessionStore`, keyed by the SHA-256 of the id; the cookie carries
  * the id (signed when a secret is configured). Every store call runs under the `storeTimeout`
  * deadline, so a store that stops answering fails like one that refuses the connection. Maps
- * every store failure, the deadline included, to one logged `SessionStoreUnavailableException`,
- * without the id or key in the log line. Internal.
+ * every store failure, the deadline included, to a `SessionStoreUnavailableException`, logged
+ * in aggregate (`StoreFailureLog`), without the id or key in the log line. Internal.
  */
 export class StorePersistence implements SessionPersistence {
   readonly cookieWithoutRecord = true;
   readonly cookieOnExtend: boolean;
   private readonly signer: SessionIdSigner | undefined;
   private readonly timeoutMs: number;
+  private readonly failures: StoreFailureLog;
 
   constructor(
     private readonly store: SessionStore,
@@ -27,6 +29,7 @@ export class StorePersistence implements SessionPersistence {
   ) {
     this.signer = options.signer;
     this.timeoutMs = options.storeTimeoutMs;
+    this.failures = new StoreFailureLog(logger);
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
     // promises a fresh cookie) has to follow the store's.
     this.cookieOnExtend = options.cookie.persistent || options.renew !== undefined;
@@ -94,7 +97,7 @@ export class StorePersistence implements SessionPersistence {
 
   private unavailable(operation: string, error: unknown): SessionStoreUnavailableException {
     const reason = error instanceof Error ? error.message : String(error);
-    this.logger.error(`Session store ${operation} failed: ${reason}`);
+    this.failures.record(operation, reason);
     return new SessionStoreUnavailableException({ cause: error });
   }
 }
