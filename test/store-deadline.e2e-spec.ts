@@ -10,7 +10,9 @@ import { Body, Controller, HttpCode, type INestApplication, Post } from '@nestjs
 import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import request, { type Response } from 'supertest';
-import { Session, type SessionStore } from '@novanest/session';
+import { RedisStore as ConnectRedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { Session, type SessionStore, fromExpressSessionStore } from '@novanest/session';
 import { PostgresStore } from '@novanest/session/postgres';
 import { RedisStore } from '@novanest/session/redis';
 import { cookieValue, setCookieFor } from './support/cookies.js';
@@ -26,6 +28,7 @@ const STORE_DOWN_MESSAGE = 'Session store unavailable; please retry shortly.';
 
 interface Fixture {
   store: SessionStore;
+  /** The proxies between the client and the server, to stall and resume. */
   proxies: TcpProxy[];
   close(): Promise<void>;
 }
@@ -94,6 +97,29 @@ const TARGETS: Target[] = [
           }
           cleaner.disconnect();
           await Promise.all(proxies.map((proxy) => proxy.down()));
+        },
+      };
+    },
+  },
+  {
+    // An adapter: the deadline holds for stores the library only wraps.
+    name: 'express-session adapter (connect-redis)',
+    async create() {
+      const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('redis'), 6379);
+      const prefix = `deadline-connect:${randomBytes(6).toString('hex')}:`;
+      const client = createClient({ url: viaProxy.href, disableOfflineQueue: true, socket: { reconnectStrategy: () => 100 } });
+      client.on('error', () => undefined);
+      await client.connect();
+      return {
+        store: fromExpressSessionStore(new ConnectRedisStore({ client, prefix })),
+        proxies: [proxy],
+        async close() {
+          client.destroy();
+          const cleaner = new Redis(target.href);
+          const keys = await cleaner.keys(`${prefix}*`);
+          if (keys.length > 0) await cleaner.del(...keys);
+          cleaner.disconnect();
+          await proxy.down();
         },
       };
     },
