@@ -51,3 +51,6 @@ export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.ex
 export { WsSessionService } from './websocket/ws-session.service.js';
 export type { WsHandshake } from './websocket/ws-session.service.js';
 export { WsSessionError } from './websocket/ws-session.exceptions.js';
+// Store deadline and start-up check (storeTimeout, failFast).
+export { SessionStoreCheckError } from './session.exceptions.js';
+export { SessionStoreTimeoutError } from './persistence/store-deadline.js';

@@ -67,3 +67,11 @@ export class SessionAlreadyCommittedError extends Error {
 export class SessionOptionsError extends Error {
   override readonly name = 'SessionOptionsError';
 }
+
+/**
+ * With `failFast: true`, the store's start-up check failed: `app.init()` rejects with this
+ * error, whose message names the store, its address and the fix.
+ */
+export class SessionStoreCheckError extends Error {
+  override readonly name = 'SessionStoreCheckError';
+}

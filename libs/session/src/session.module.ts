@@ -13,6 +13,7 @@ import { SESSION_OPTIONS } from './session.constants.js';
 import { SessionInterceptor } from './request/session.interceptor.js';
 import { SessionManager } from './request/session.manager.js';
 import { SessionMiddleware } from './request/session.middleware.js';
+import { SessionStoreCheck } from './persistence/session-store.check.js';
 import {
   ConfigurableSessionModule,
   SESSION_ASYNC_OPTIONS_TYPE,
@@ -66,6 +67,8 @@ function isStore(value: unknown): value is SessionStore {
     SessionMiddleware,
     SessionService,
     WsSessionService,
+    // Checks the store once at boot (storeTimeout, failFast).
+    SessionStoreCheck,
     SessionInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
     // Renders SessionAuthGuard's denials (status, headers, body; 401 as JSON or text).

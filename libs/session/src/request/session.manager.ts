@@ -6,6 +6,7 @@ import { createSessionPersistence } from '../persistence/session-persistence.fac
 import type { IncomingSession, SessionPersistence } from '../persistence/session-persistence.js';
 import { type HttpRequestLike, type HttpResponseLike, isSecureRequest, rawResponse } from './http-adapter.js';
 import { gateResponse } from './response-gate.js';
+import { CookieTransportWarnings } from './cookie-transport.warnings.js';
 import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from '../session.constants.js';
 import { MissingSessionError, SessionsDisabledError } from '../session.exceptions.js';
 import { SessionHandle } from '../session/session.handle.js';
@@ -87,6 +88,8 @@ export class SessionManager {
   readonly options: ResolvedSessionOptions;
   /** @internal */
   readonly store: SessionStore;
+  /** @internal Warns once about Secure cookies that browsers drop or that go out without Secure. */
+  readonly transportWarnings: CookieTransportWarnings;
 
   /** @internal */
   constructor(@Inject(SESSION_OPTIONS) options: ResolvedSessionOptions, store: SessionStore) {
@@ -94,6 +97,7 @@ export class SessionManager {
     this.store = store;
     this.cookies = new SessionCookieWriter(options);
     this.persistence = createSessionPersistence(store, options, this.cookies, this.logger);
+    this.transportWarnings = new CookieTransportWarnings(options.cookie.secure, this.logger);
   }
 
   /**
@@ -135,6 +139,8 @@ export class SessionManager {
     const needsCookie = incoming === undefined || incoming.stale;
     const onRouted = (seen: HttpRequestLike): void => {
       if (seen !== platformRequest && 'protocol' in seen) platformRequest = seen;
+      // Only the platform's request knows about trust proxy (Fastify's raw one does not).
+      if (this.transportWarnings.pending && 'protocol' in platformRequest) this.transportWarnings.check(platformRequest);
       if (needsCookie) gate(handle);
     };
     carrier[SESSION_HANDLE] = handle;
