@@ -46,3 +46,12 @@ export { SecurityDeniedFilter } from './security/security-denied.filter.js';
 export { CookieStore } from './stores/cookie/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
+// Compatibility: an express-session-style req.session for Passport and the middleware around it.
+export { expressSession } from './compat/express-session.middleware.js';
+export type {
+  ExpressSession,
+  ExpressSessionApi,
+  ExpressSessionCallback,
+  ExpressSessionMiddleware,
+} from './compat/express-session.middleware.js';
+export type { CompatSessionCookie } from './compat/compat-loader.js';
