@@ -45,7 +45,8 @@ export async function attachLoaded(
   request: HttpRequestLike,
   response: HttpResponseLike,
 ): Promise<SessionHandle | undefined> {
-  const session = manager.attach(request, response);
+  // Not routed: the route-time cookie rule stays with the guards and the interceptor.
+  const session = manager.attach(request, response, false);
   if (!isLiveSession(session)) return undefined;
   await session.load();
   return session;
