@@ -56,3 +56,5 @@ export type {
   ExpressSessionMiddleware,
 } from './compat/express-session.middleware.js';
 export type { CompatSessionCookie } from './compat/compat-loader.js';
+export { FastifyCompatSession, fastifySession } from './compat/fastify-session.plugin.js';
+export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, FastifySessionPlugin } from './compat/fastify-session.plugin.js';
