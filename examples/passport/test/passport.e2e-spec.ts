@@ -3,7 +3,8 @@ import request, { type Response } from 'supertest';
 import { createApp, type Platform } from '../src/app.factory.js';
 
 function sessionCookie(response: Response): string | undefined {
-  const lines = (response.headers['set-cookie'] as string[] | undefined) ?? [];
+  const header: unknown = response.headers['set-cookie'];
+  const lines = Array.isArray(header) ? (header as string[]) : typeof header === 'string' ? [header] : [];
   return lines.find((line) => line.startsWith('session_id='))?.split(';')[0];
 }
 
