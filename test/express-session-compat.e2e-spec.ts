@@ -7,6 +7,7 @@ import {
   Get,
   type INestApplication,
   Injectable,
+  InternalServerErrorException,
   Module,
   Param,
   Post,
@@ -23,7 +24,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import passport from 'passport';
 import { Strategy } from 'passport-local';
 import request from 'supertest';
-import { expressSession, MemoryStore, SessionModule, type SessionStore } from '@novanest/session';
+import { CookieStore, expressSession, MemoryStore, SessionModule, type SessionStore } from '@novanest/session';
 import { RedisStore } from '@novanest/session/redis';
 import { cookieValue } from './support/cookies.js';
 import { serviceUrl } from './support/store-contract.js';
@@ -95,6 +96,19 @@ class LocalAuthGuard extends AuthGuard('local') {
   }
 }
 
+/** The same login, keeping what the session held before (Passport's keepSessionInfo). */
+@Injectable()
+class KeepInfoLocalAuthGuard extends AuthGuard('local') {
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const result = (await super.canActivate(context)) as boolean;
+    const req = context.switchToHttp().getRequest<Request>();
+    await new Promise<void>((resolve, reject) =>
+      req.logIn(req.user!, { keepSessionInfo: true }, (error) => (error ? reject(error) : resolve())),
+    );
+    return result;
+  }
+}
+
 @Injectable()
 class AuthenticatedGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
@@ -107,6 +121,12 @@ class AuthController {
   @UseGuards(LocalAuthGuard)
   @Post('login')
   login(@Req() req: Request) {
+    return req.user;
+  }
+
+  @UseGuards(KeepInfoLocalAuthGuard)
+  @Post('login-keep')
+  loginKeep(@Req() req: Request) {
     return req.user;
   }
 
@@ -160,6 +180,24 @@ class EcosystemController {
   async held(@Req() req: SessionRequest, @Param('key') key: string, @Param('value') value: string) {
     await held.promise;
     req.session[key] = value;
+    return { ok: true };
+  }
+
+  @Post('set-then-fail')
+  setThenFail(@Req() req: SessionRequest) {
+    req.session.doomed = true;
+    throw new InternalServerErrorException();
+  }
+
+  @Post('bad-value')
+  badValue(@Req() req: SessionRequest) {
+    req.session.when = new Date(0);
+    return { ok: true };
+  }
+
+  @Post('reserved')
+  reserved(@Req() req: SessionRequest) {
+    req.session.save = 'oops';
     return { ok: true };
   }
 
@@ -293,6 +331,34 @@ describe('express-session compatibility: the Nest docs Passport recipe', () => {
     expect(data.body).toEqual({ visited: true, colour: 'blue', size: 'large' });
   });
 
+  it("Passport's keepSessionInfo carries the session's data over to the new id", async () => {
+    const before = await visited(app);
+    const response = await request(app.getHttpServer())
+      .post('/auth/login-keep')
+      .set('Cookie', `session_id=${before}`)
+      .send({ username: 'john', password: 'changeme' })
+      .expect(201);
+    const after = cookieValue(response)!;
+    expect(after).not.toBe(before);
+    const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${after}`).expect(200);
+    expect(data.body).toEqual({ visited: true, passport: { user: { userId: 1, username: 'john' } } });
+  });
+
+  it('a 5xx response commits none of its req.session changes', async () => {
+    const cookie = await visited(app);
+    await request(app.getHttpServer()).post('/set-then-fail').set('Cookie', `session_id=${cookie}`).expect(500);
+    const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
+    expect(data.body).toEqual({ visited: true });
+  });
+
+  it('refuses a value JSON cannot carry, and the API names, where they are assigned', async () => {
+    const cookie = await visited(app);
+    await request(app.getHttpServer()).post('/bad-value').set('Cookie', `session_id=${cookie}`).expect(500);
+    await request(app.getHttpServer()).post('/reserved').set('Cookie', `session_id=${cookie}`).expect(500);
+    const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
+    expect(data.body).toEqual({ visited: true });
+  });
+
   it('logs out with 201, after which the old cookie gets 403', async () => {
     const response = await login(app, 'maria', 'guess');
     expect(response.status).toBe(201);
@@ -354,6 +420,26 @@ describe('express-session compatibility: the middleware ecosystem', () => {
     await post('/push/2').expect(201);
     const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
     expect(data.body.list).toEqual([1, 2]);
+  });
+});
+
+describe('express-session compatibility on the cookie store', () => {
+  let app: INestApplication;
+  beforeAll(async () => {
+    app = await boot(new CookieStore({ secret: 'compat-cookie-store-secret-of-32-bytes!!' }));
+  });
+  afterAll(() => app.close());
+
+  it('logs in, reads the profile and logs out; the logged-out cookie is refused', async () => {
+    const response = await login(app, 'john', 'changeme').expect(201);
+    const cookie = cookieValue(response)!;
+    await request(app.getHttpServer())
+      .get('/auth/profile')
+      .set('Cookie', `session_id=${cookie}`)
+      .expect(200, { userId: 1, username: 'john' });
+    const logout = await request(app.getHttpServer()).post('/auth/logout').set('Cookie', `session_id=${cookie}`).expect(201);
+    expect(cookieValue(logout)).toBe('');
+    await request(app.getHttpServer()).get('/auth/profile').expect(403);
   });
 });
 
