@@ -103,7 +103,8 @@ class KeepInfoLocalAuthGuard extends AuthGuard('local') {
     const result = (await super.canActivate(context)) as boolean;
     const req = context.switchToHttp().getRequest<Request>();
     await new Promise<void>((resolve, reject) =>
-      req.logIn(req.user!, { keepSessionInfo: true }, (error) => (error ? reject(error) : resolve())),
+      // passport 0.7 reads keepSessionInfo; @types/passport does not list it yet.
+      req.logIn(req.user!, { keepSessionInfo: true } as Parameters<Request['logIn']>[1], (error) => (error ? reject(error) : resolve())),
     );
     return result;
   }
@@ -197,7 +198,7 @@ class EcosystemController {
 
   @Post('reserved')
   reserved(@Req() req: SessionRequest) {
-    req.session.save = 'oops';
+    (req.session as Record<string, unknown>).save = 'oops';
     return { ok: true };
   }
 
