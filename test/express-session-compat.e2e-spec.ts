@@ -444,6 +444,22 @@ describe('express-session compatibility on the cookie store', () => {
   });
 });
 
+describe('expressSession at start-up', () => {
+  it('says what to do when SessionModule is missing', async () => {
+    @Module({})
+    class BareModule {}
+    const testing = await Test.createTestingModule({ imports: [BareModule] }).compile();
+    const app = testing.createNestApplication({ logger: false });
+    try {
+      expect(() => expressSession(app)).toThrow(
+        'expressSession(app) needs SessionModule.forRoot() imported in the application module passed to it',
+      );
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 /** Fail fast while Redis is away (the 503 path). */
 const FAIL_FAST: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100 };
 
