@@ -54,3 +54,14 @@ export { WsSessionError } from './websocket/ws-session.exceptions.js';
 // Store deadline and start-up check (storeTimeout, failFast).
 export { SessionStoreCheckError } from './session.exceptions.js';
 export { SessionStoreTimeoutError } from './persistence/store-deadline.js';
+// Compatibility: an express-session-style req.session for Passport and the middleware around it.
+export { expressSession } from './compat/express-session.middleware.js';
+export type {
+  ExpressSession,
+  ExpressSessionApi,
+  ExpressSessionCallback,
+  ExpressSessionMiddleware,
+} from './compat/express-session.middleware.js';
+export type { CompatSessionCookie } from './compat/compat-loader.js';
+export { FastifyCompatSession, fastifySession } from './compat/fastify-session.plugin.js';
+export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, FastifySessionPlugin } from './compat/fastify-session.plugin.js';
