@@ -11,6 +11,7 @@ export type { SessionModuleExtras } from './session.module-definition.js';
 export type { SessionCookieOptions, SessionModuleOptions } from './session-options.interface.js';
 export { SessionOptionsError } from './session-options.js';
 export { SessionInterceptor } from './request/session.interceptor.js';
+export { SessionMiddleware } from './request/session.middleware.js';
 export { Session } from './session.decorator.js';
 export type { SessionData, SessionKey, SessionValue } from './session/session.interface.js';
 export { SessionService } from './session.service.js';

@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { SESSION_HANDLE } from './session.constants.js';
+import { httpPairOf } from './request/execution-context.js';
+import { findSession } from './request/session.manager.js';
 import { MissingSessionError } from './session.exceptions.js';
 import type { Session as SessionHandle } from './session/session.interface.js';
 
@@ -8,8 +9,8 @@ import type { Session as SessionHandle } from './session/session.interface.js';
  * The handle is lazy: taking it costs nothing until a method is awaited.
  */
 export const Session = createParamDecorator((_data: unknown, context: ExecutionContext): SessionHandle => {
-  const request = context.switchToHttp().getRequest<{ [SESSION_HANDLE]?: SessionHandle }>();
-  const session = request[SESSION_HANDLE];
+  const request = httpPairOf(context)?.request;
+  const session = request === undefined ? undefined : findSession(request);
   if (session === undefined) throw new MissingSessionError();
   return session;
 });

@@ -1,6 +1,6 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import type { HttpRequestLike, HttpResponseLike } from './http-adapter.js';
+import { httpPairOf } from './execution-context.js';
 import { SessionManager } from './session.manager.js';
 
 /**
@@ -16,10 +16,8 @@ export class SessionInterceptor implements NestInterceptor {
   constructor(protected readonly sessions: SessionManager) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() === 'http') {
-      const http = context.switchToHttp();
-      this.sessions.attach(http.getRequest<HttpRequestLike>(), http.getResponse<HttpResponseLike>());
-    }
+    const http = httpPairOf(context);
+    if (http !== undefined) this.sessions.attach(http.request, http.response);
     return next.handle();
   }
 }

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { parseCookie } from 'cookie';
 import { SessionCookieWriter } from '../cookie/session-cookie.js';
@@ -13,7 +13,34 @@ import type { Session } from '../session/session.interface.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { SessionStore } from '../stores/session.store.js';
 
-type RequestWithSession = HttpRequestLike & { [SESSION_HANDLE]?: Session };
+/** Set on the raw request next to the handle: its route-time hook. */
+const SESSION_ROUTED = Symbol('novanest:session-routed');
+
+/** What the module hangs on the raw Node request: the handle, and the route-time hook below. */
+interface SessionCarrier {
+  [SESSION_HANDLE]?: Session;
+  /** Called when a route's guard or interceptor reaches the request (see `attach`). */
+  [SESSION_ROUTED]?: (request: HttpRequestLike) => void;
+}
+
+/**
+ * The raw Node request underneath a platform's request: Express's request is one itself,
+ * Fastify's keeps it in `raw`. The handle lives there, so middleware (which sees the raw request
+ * on Fastify), guards and resolvers (which see Fastify's wrapper) all find the same one.
+ */
+function carrierOf(request: object): SessionCarrier {
+  const raw = (request as { raw?: unknown }).raw;
+  if (typeof raw === 'object' && raw !== null && !(request instanceof IncomingMessage)) return raw as SessionCarrier;
+  return request as SessionCarrier;
+}
+
+/**
+ * The session the module gave this request (an Express or Fastify request, or the raw Node
+ * one), or `undefined` when the module has not seen it.
+ */
+export function findSession(request: object): Session | undefined {
+  return carrierOf(request)[SESSION_HANDLE];
+}
 
 function disabled(): never {
   throw new SessionsDisabledError();
@@ -69,46 +96,67 @@ export class SessionManager {
     this.persistence = createSessionPersistence(store, options, this.cookies, this.logger);
   }
 
-  /** @internal The request's session, created (without store I/O) on the first call. */
-  attach(request: HttpRequestLike, response: HttpResponseLike): Session {
-    const carrier = request as RequestWithSession;
+  /**
+   * @internal The request's session, created (without store I/O) on the first call, whoever
+   * makes it: the module's middleware, an application's middleware or guard, the interceptor.
+   *
+   * A visitor whose cookie is valid and current needs no Set-Cookie unless the session is used,
+   * so its response is gated only from the first use. Every other visitor gets (or renews) a
+   * cookie on any response from a route: `routed` says the request reached one (a guard or the
+   * interceptor is running), which gates the response now. The middleware attaches with
+   * `routed: false`, so a path that no route serves (a 404 from the platform) sends no cookie
+   * unless something used the session.
+   */
+  attach(request: HttpRequestLike, response: HttpResponseLike, routed = true): Session {
+    const carrier = carrierOf(request);
     const existing = carrier[SESSION_HANDLE];
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (routed) carrier[SESSION_ROUTED]?.(request);
+      return existing;
+    }
     if (!this.options.enabled) {
       carrier[SESSION_HANDLE] = DISABLED_SESSION;
       return DISABLED_SESSION;
     }
     const incoming = this.readIncoming(request);
     const raw = rawResponse(response);
-    // A visitor whose cookie is valid and current needs no Set-Cookie unless the session is
-    // used, so its response is only gated from the first use; every other visitor gets (or
-    // renews) a cookie, so the gate goes on at once.
-    const lazy = incoming !== undefined && !incoming.stale;
-    const handle = new SessionHandle(
-      this,
-      incoming,
-      () => isSecureRequest(request),
-      lazy ? (used) => this.gateFromFirstUse(raw, used) : undefined,
-    );
+    // Fastify's middleware sees the raw request, which knows nothing of trust proxy: the
+    // platform's request replaces it once a guard or the interceptor passes it in.
+    let platformRequest = request;
+    let gated = false;
+    const gate = (handle: SessionHandle): void => {
+      if (gated) return;
+      gated = true;
+      // First used after the response left: reads still work, changes are refused.
+      if (raw.headersSent || raw.writableEnded) handle.discard();
+      else gateResponse(raw, handle);
+    };
+    const handle = new SessionHandle(this, incoming, () => isSecureRequest(platformRequest), gate);
+    const needsCookie = incoming === undefined || incoming.stale;
+    const onRouted = (seen: HttpRequestLike): void => {
+      if (seen !== platformRequest && 'protocol' in seen) platformRequest = seen;
+      if (needsCookie) gate(handle);
+    };
     carrier[SESSION_HANDLE] = handle;
-    if (!lazy) gateResponse(raw, handle);
+    carrier[SESSION_ROUTED] = onRouted;
+    if (routed) onRouted(request);
     return handle;
   }
 
-  private gateFromFirstUse(raw: ServerResponse, handle: SessionHandle): void {
-    // First used after the response left: reads still work, changes are refused.
-    if (raw.headersSent || raw.writableEnded) handle.discard();
-    else gateResponse(raw, handle);
-  }
-
-  /** @internal The request's session; throws `MissingSessionError` when the module never saw the request. */
+  /**
+   * @internal The request's session. A request the module's middleware has not reached yet
+   * (Express middleware the app registered with `app.use`) gets it through the response Express
+   * links to it; `MissingSessionError` is left for objects that are no HTTP request the module saw.
+   */
   sessionOf(request: object): Session {
-    const handle = (request as RequestWithSession)[SESSION_HANDLE];
-    if (handle === undefined) {
-      if (!this.options.enabled) throw new SessionsDisabledError();
-      throw new MissingSessionError();
+    const handle = findSession(request);
+    if (handle !== undefined) return handle;
+    if (!this.options.enabled) throw new SessionsDisabledError();
+    const response = (request as { res?: unknown }).res;
+    if (response instanceof ServerResponse && request instanceof IncomingMessage) {
+      return this.attach(request as HttpRequestLike, response, false);
     }
-    return handle;
+    throw new MissingSessionError();
   }
 
   /**

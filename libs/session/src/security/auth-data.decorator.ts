@@ -1,4 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { httpPairOf } from '../request/execution-context.js';
 import { AUTH_DATA } from './security.constants.js';
 import type { AuthDataObject } from './security.interface.js';
 
@@ -8,8 +9,8 @@ import type { AuthDataObject } from './security.interface.js';
  * `undefined` when the route is public or its security returned `true`.
  */
 export const AuthData = createParamDecorator((key: string | undefined, context: ExecutionContext): unknown => {
-  const request = context.switchToHttp().getRequest<{ [AUTH_DATA]?: AuthDataObject }>();
-  const authData = request[AUTH_DATA];
+  const request = httpPairOf(context)?.request as { [AUTH_DATA]?: AuthDataObject } | undefined;
+  const authData = request?.[AUTH_DATA];
   if (authData === undefined || key === undefined) return authData;
   return Object.hasOwn(authData, key) ? authData[key] : undefined;
 });

@@ -8,7 +8,8 @@ import {
   Scope,
 } from '@nestjs/common';
 import { ContextIdFactory, ModuleRef, Reflector } from '@nestjs/core';
-import type { HttpRequestLike, HttpResponseLike } from '../request/http-adapter.js';
+import { httpPairOf } from '../request/execution-context.js';
+import type { HttpRequestLike } from '../request/http-adapter.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
@@ -89,13 +90,13 @@ export class SessionAuthGuard implements CanActivate {
       return true;
     }
     if (setting === false) return true;
-    if (context.getType() !== 'http') {
+    const http = httpPairOf(context);
+    if (http === undefined) {
       this.logger.warn('@Security is only supported on HTTP routes; denying a non-HTTP call');
       return false;
     }
-    const http = context.switchToHttp();
-    const request = http.getRequest<GuardedRequest>();
-    const session = this.sessions.attach(request, http.getResponse<HttpResponseLike>());
+    const request = http.request as GuardedRequest;
+    const session = this.sessions.attach(request, http.response);
     const securityContext: SecurityContext = {
       request,
       session,
