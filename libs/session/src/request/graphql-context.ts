@@ -1,16 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
+import type { HttpPair } from './execution-context.js';
 import type { HttpRequestLike, HttpResponseLike } from './http-adapter.js';
-
-/**
- * The HTTP request (and, when the context names it, the response) that carried a GraphQL
- * resolver call. `response` is `undefined` when the context holds the request alone (Apollo on
- * Fastify by default): the session middleware attached the request's session with its reply
- * already, so the request is enough to find it.
- */
-export interface GraphQLHttp {
-  request: HttpRequestLike;
-  response: HttpResponseLike | undefined;
-}
 
 type Candidate = Record<string, unknown>;
 
@@ -40,10 +30,13 @@ function isResponse(value: unknown): value is HttpResponseLike {
  * - Mercurius (`@nestjs/mercurius`): `{ req, reply, ... }`: the Fastify request and reply.
  * - Apollo on Fastify (`@as-integrations/fastify`): `{ req }`, the Fastify request.
  *
- * `{ req, res }` and `{ req, reply }` contexts of your own are read the same way. Answers
- * `undefined` when the context holds no HTTP request (a subscription over WebSocket).
+ * `{ req, res }` and `{ req, reply }` contexts of your own are read the same way. The response
+ * is `undefined` when the context holds the request alone (Apollo on Fastify): the module's
+ * middleware attached that request's session with its reply already, so the request is enough
+ * to find it. Answers `undefined` when the context holds no HTTP request (a subscription over
+ * WebSocket). Internal.
  */
-export function graphqlHttpOf(context: ExecutionContext): GraphQLHttp | undefined {
+export function graphqlHttpOf(context: ExecutionContext): HttpPair | undefined {
   const graphqlContext: unknown = context.getArgs()[2];
   if (!isObject(graphqlContext)) return undefined;
   const { req, res, reply } = graphqlContext;

@@ -13,14 +13,15 @@ import type { HttpRequestLike } from '../request/http-adapter.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
-import { AUTH_DATA, SECURITY_LOGGER_CONTEXT } from './security.constants.js';
+import { SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
 import { SecurityDeniedException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { isPlainObject } from '../session/session-value.js';
-import { type ParamSources, collectSecurityParams } from './security-params.js';
+import type { ParamSources } from './security-params.js';
+import { securityParamsOf, setAuthData } from './security-scope.js';
 
-type GuardedRequest = HttpRequestLike & ParamSources & { [AUTH_DATA]?: AuthDataObject };
+type GuardedRequest = HttpRequestLike & ParamSources;
 
 /** The verdict of a security function, once interpreted. */
 type Verdict = { pass: true; authData: AuthDataObject | undefined } | { pass: false; denial: HttpException };
@@ -100,7 +101,7 @@ export class SessionAuthGuard implements CanActivate {
     const securityContext: SecurityContext = {
       request,
       session,
-      params: collectSecurityParams(request),
+      params: securityParamsOf(context, request),
     };
 
     let verdict: Verdict;
@@ -113,7 +114,7 @@ export class SessionAuthGuard implements CanActivate {
       this.onDenied(session, verdict.denial, context);
       throw verdict.denial;
     }
-    if (verdict.authData !== undefined) request[AUTH_DATA] = verdict.authData;
+    if (verdict.authData !== undefined) setAuthData(context, request, verdict.authData);
     return true;
   }
 
