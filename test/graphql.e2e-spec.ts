@@ -98,6 +98,13 @@ class AccountResolver {
     return { count, sessionId: this.sessions.getSession(context.req).id };
   }
 
+  /** Which context the resolvers get: the app's own (`tenant`) or the driver's default. */
+  @Query(() => String, { nullable: true })
+  @Security(false)
+  tenant(@Context() context: { tenant?: string }): string | null {
+    return context.tenant ?? null;
+  }
+
   @Mutation(() => String)
   @Security(false)
   async note(@Args('text') text: string, @Session() session: Session): Promise<string> {
@@ -136,22 +143,29 @@ class AccountResolver {
   }
 }
 
-type Server = { name: string; platform: Platform; driver: 'apollo' | 'mercurius' };
+/** `ownContext`: the app passes a `context` function of its own that returns no `req`. */
+type Server = { name: string; platform: Platform; driver: 'apollo' | 'mercurius'; ownContext: boolean };
 
 const SERVERS: Server[] = [
-  { name: 'Apollo on Express', platform: 'express', driver: 'apollo' },
-  { name: 'Mercurius on Fastify', platform: 'fastify', driver: 'mercurius' },
-  { name: 'Apollo on Fastify', platform: 'fastify', driver: 'apollo' },
+  { name: 'Apollo on Express', platform: 'express', driver: 'apollo', ownContext: false },
+  { name: 'Mercurius on Fastify', platform: 'fastify', driver: 'mercurius', ownContext: false },
+  { name: 'Apollo on Fastify', platform: 'fastify', driver: 'apollo', ownContext: false },
+  { name: 'Apollo on Express, a context of its own', platform: 'express', driver: 'apollo', ownContext: true },
+  { name: 'Mercurius on Fastify, a context of its own', platform: 'fastify', driver: 'mercurius', ownContext: true },
 ];
 
-function graphqlModule(driver: Server['driver']): DynamicModule {
+/** A context an app might build: its own fields, no `req` (Nest adds it). */
+const ownContext = () => ({ tenant: 'acme' });
+
+function graphqlModule({ driver, ownContext: custom }: Server): DynamicModule {
+  const context = custom ? ownContext : undefined;
   return driver === 'apollo'
-    ? GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true })
-    : GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, autoSchemaFile: true });
+    ? GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, context })
+    : GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, autoSchemaFile: true, context });
 }
 
-function appModule(driver: Server['driver'], store: InstrumentedStore): Type<unknown> {
-  @Module({ imports: [SessionModule.forRoot(store), graphqlModule(driver)], providers: [AccountResolver] })
+function appModule(server: Server, store: InstrumentedStore): Type<unknown> {
+  @Module({ imports: [SessionModule.forRoot(store), graphqlModule(server)], providers: [AccountResolver] })
   class GraphQLAppModule {}
   return GraphQLAppModule;
 }
@@ -166,13 +180,13 @@ interface GraphQLBody {
   errors?: GraphQLError[];
 }
 
-describe.each(SERVERS)('GraphQL: $name', ({ platform, driver }) => {
+describe.each(SERVERS)('GraphQL: $name', (server) => {
   let app: INestApplication;
   let store: InstrumentedStore;
 
   beforeEach(async () => {
     store = new InstrumentedStore();
-    app = await startApp(platform, appModule(driver, store));
+    app = await startApp(server.platform, appModule(server, store));
   });
 
   afterEach(async () => {
@@ -305,6 +319,12 @@ describe.each(SERVERS)('GraphQL: $name', ({ platform, driver }) => {
     const cookie = `session_id=${cookieValue(first)}`;
     const second = await gql('mutation { visit { count sessionId } }', {}, cookie);
     expect(bodyOf(second).data?.visit).toEqual({ count: 2, sessionId: firstVisit.sessionId });
+  });
+
+  it("SessionService finds the session through the context's req, whether the context is the driver's or the app's own", async () => {
+    const response = await gql('mutation { visit { count sessionId } }');
+    expect(bodyOf(response).data?.visit).toMatchObject({ count: 1 });
+    expect(bodyOf(await gql('{ tenant }')).data).toEqual({ tenant: server.ownContext ? 'acme' : null });
   });
 
   it('several fields of one request share one session and make one commit', async () => {
