@@ -336,6 +336,32 @@ describe.each(SERVERS)('GraphQL: $name', (server) => {
     expect(bodyOf(await gql('{ readNote }', {}, cookie))).toEqual({ data: { readNote: 'hi' } });
   });
 
+  it("store outage: a resolver's session read is the field's error; a commit the store refuses is a 503 in place of the response", async () => {
+    const cookie = await logIn();
+    store.down = true;
+    const read = await gql('{ me }', {}, cookie);
+    expect(read.status).toBe(200);
+    expect(bodyOf(read)).toMatchObject({
+      data: { me: null },
+      errors: [{ message: 'Session store unavailable; please retry shortly.', path: ['me'] }],
+    });
+    // The client's cookie is left as it was.
+    expect(setCookieFor(read)).toBeUndefined();
+
+    // A new visitor's first write needs no read: it fails at the commit, before the response leaves.
+    const write = await gql('mutation { note(text: "lost") }');
+    expect(write.status).toBe(503);
+    expect(write.body).toEqual({
+      statusCode: 503,
+      message: 'Session store unavailable; please retry shortly.',
+      error: 'Service Unavailable',
+    });
+    expect(setCookieFor(write)).toBeUndefined();
+
+    store.down = false;
+    expect(bodyOf(await gql('{ me }', {}, cookie))).toEqual({ data: { me: 'ann' } });
+  });
+
   it('logout destroys the session: its cookie is expired and the old cookie no longer logs in', async () => {
     const cookie = await logIn();
     const response = await gql('mutation { logout }', {}, cookie);
