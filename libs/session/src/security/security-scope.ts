@@ -1,15 +1,13 @@
+// What one security check covers: an HTTP route covers its request; a GraphQL resolver covers
+// one field of a request that may ask for many, each with its own `@Security`. So in GraphQL
+// the params are the field's arguments, and the auth data stays with the field (keyed by its
+// resolve info, one object per field call): a public field never sees what a secured sibling's
+// security returned. Internal.
+
 import type { ExecutionContext } from '@nestjs/common';
 import { AUTH_DATA } from './security.constants.js';
 import type { AuthDataObject } from './security.interface.js';
 import { type ParamSources, collectSecurityParams } from './security-params.js';
-
-/**
- * What one security check covers: an HTTP route covers its request; a GraphQL resolver covers
- * one field of a request that may ask for many, each with its own `@Security`. So in GraphQL
- * the params are the field's arguments, and the auth data stays with the field (keyed by its
- * resolve info, one object per field call): a public field never sees what a secured sibling's
- * security returned. Internal.
- */
 
 type RequestWithAuthData = { [AUTH_DATA]?: AuthDataObject };
 
