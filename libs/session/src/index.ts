@@ -50,3 +50,7 @@ export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.ex
 // GraphQL: what a resolver's security denial becomes (a field error with a code).
 export { SecurityDeniedGraphQLError } from './security/security-denied.graphql-error.js';
 export type { SecurityDeniedGraphQLExtensions } from './security/security-denied.graphql-error.js';
+// WebSockets: the session of a gateway's socket (socket.io and ws adapters).
+export { WsSessionService } from './websocket/ws-session.service.js';
+export type { WsHandshake } from './websocket/ws-session.service.js';
+export { WsSessionError } from './websocket/ws-session.exceptions.js';

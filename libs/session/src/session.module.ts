@@ -25,6 +25,7 @@ import { resolveSessionOptions } from './session-options.js';
 import { SessionService } from './session.service.js';
 import { MemoryStore } from './stores/memory/memory.store.js';
 import { SessionStore } from './stores/session.store.js';
+import { WsSessionService } from './websocket/ws-session.service.js';
 
 function isStore(value: unknown): value is SessionStore {
   if (value instanceof SessionStore) return true;
@@ -64,12 +65,13 @@ function isStore(value: unknown): value is SessionStore {
     SessionManager,
     SessionMiddleware,
     SessionService,
+    WsSessionService,
     SessionInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
     // Renders SessionAuthGuard's denials (status, headers, body; 401 as JSON or text).
     { provide: APP_FILTER, useClass: SecurityDeniedFilter },
   ],
-  exports: [SessionService, SessionStore, SessionManager],
+  exports: [SessionService, SessionStore, SessionManager, WsSessionService],
 })
 export class SessionModule extends ConfigurableSessionModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
   /** The platform's response prototype (Express's) that this application uses while it runs. */

@@ -2,6 +2,7 @@ import { type CallHandler, type ExecutionContext, Injectable, type NestIntercept
 import type { Observable } from 'rxjs';
 import { httpPairOf } from './execution-context.js';
 import { SessionManager } from './session.manager.js';
+import { rememberSocketIoHandshake } from '../websocket/socket-handshake.js';
 
 /**
  * Nova's stream handler as a Nest interceptor (registered globally by `SessionModule`): it
@@ -18,6 +19,8 @@ export class SessionInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = httpPairOf(context);
     if (http !== undefined) this.sessions.attach(http.request, http.response);
+    // A gateway message: remember a socket.io handshake, so `@Session()` can reach it.
+    else if (context.getType() === 'ws') rememberSocketIoHandshake(this.sessions, context.switchToWs().getClient());
     return next.handle();
   }
 }

@@ -166,9 +166,9 @@ export class SessionManager {
    * The session the request cookie names, as the persistence decodes it: an id (verified when
    * ids are signed), or with the cookie store the opened session. Anything else counts as no
    * cookie: a client fault, not an error, so the request goes on with a fresh session and a
-   * debug line.
+   * debug line. @internal Gateways decode a socket's handshake cookie with it too.
    */
-  private readIncoming(request: HttpRequestLike): IncomingSession | undefined {
+  readIncoming(request: HttpRequestLike): IncomingSession | undefined {
     const header = request.headers.cookie;
     const name = this.options.cookie.name;
     if (header === undefined || !header.includes(name)) return undefined;

@@ -4,6 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { acceptsJson } from './accepts-json.js';
 import { SecurityDeniedGraphQLError } from './security-denied.graphql-error.js';
 import { SecurityDeniedException, SecurityRedirectException } from './security.exceptions.js';
+import { sendToClient } from '../websocket/socket-client.js';
+import { wsDenialPayload } from '../websocket/ws-denial.js';
 
 interface RenderedBody {
   contentType: string;
@@ -26,6 +28,11 @@ export class SecurityDeniedFilter implements ExceptionFilter<SecurityDeniedExcep
   constructor(protected readonly adapterHost: HttpAdapterHost) {}
 
   catch(exception: SecurityDeniedException, host: ArgumentsHost): SecurityDeniedGraphQLError | undefined {
+    // Used on a gateway: no HTTP response to write, the client gets an `exception` message.
+    if (host.getType() === 'ws') {
+      sendToClient(host.switchToWs().getClient(), 'exception', wsDenialPayload(exception));
+      return;
+    }
     // What a GraphQL exception filter returns becomes the field's error.
     if (host.getType<string>() === 'graphql') return new SecurityDeniedGraphQLError(exception);
     const adapter = this.adapterHost.httpAdapter;

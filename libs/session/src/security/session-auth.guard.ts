@@ -18,8 +18,10 @@ import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js'
 import { SecurityDeniedException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { isPlainObject } from '../session/session-value.js';
-import type { ParamSources } from './security-params.js';
+import { type ParamSources, collectSecurityParams } from './security-params.js';
 import { securityParamsOf, setAuthData } from './security-scope.js';
+import { handshakeOf, messageSessionOf, setMessageAuthData } from '../websocket/socket-handshake.js';
+import { toWsException } from '../websocket/ws-denial.js';
 
 type GuardedRequest = HttpRequestLike & ParamSources;
 
@@ -91,6 +93,7 @@ export class SessionAuthGuard implements CanActivate {
       return true;
     }
     if (setting === false) return true;
+    if (context.getType() === 'ws') return this.canActivateMessage(setting, context);
     const http = httpPairOf(context);
     if (http === undefined) {
       this.logger.warn('@Security is only supported on HTTP routes; denying a non-HTTP call');
@@ -115,6 +118,27 @@ export class SessionAuthGuard implements CanActivate {
       throw verdict.denial;
     }
     if (verdict.authData !== undefined) setAuthData(context, request, verdict.authData);
+    return true;
+  }
+
+  /**
+   * A WebSocket gateway's message: the security function gets the handshake request, a fresh
+   * handle on the socket's session and the message body as `params`. A denial is thrown as a
+   * `WsException` carrying `{ status: 'error', statusCode, message }`, which Nest sends to the
+   * client as an `exception` message; the handler does not run.
+   */
+  protected async canActivateMessage(setting: Exclude<SecuritySetting, false>, context: ExecutionContext): Promise<boolean> {
+    let verdict: Verdict;
+    try {
+      const session = messageSessionOf(context, this.sessions);
+      const request = handshakeOf(context.switchToWs().getClient()).request as GuardedRequest;
+      const params = collectSecurityParams({ body: context.switchToWs().getData() });
+      verdict = this.interpret(await this.runSecurity(setting, { request, session, params }, request), context);
+    } catch (error) {
+      verdict = { pass: false, denial: this.failure(error, context) };
+    }
+    if (!verdict.pass) throw await toWsException(verdict.denial);
+    setMessageAuthData(context, verdict.authData);
     return true;
   }
 
