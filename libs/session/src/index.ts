@@ -47,6 +47,9 @@ export { SecurityDeniedFilter } from './security/security-denied.filter.js';
 export { CookieStore } from './stores/cookie/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
+// GraphQL: what a resolver's security denial becomes (a field error with a code).
+export { SecurityDeniedGraphQLError } from './security/security-denied.graphql-error.js';
+export type { SecurityDeniedGraphQLExtensions } from './security/security-denied.graphql-error.js';
 // WebSockets: the session of a gateway's socket (socket.io and ws adapters).
 export { WsSessionService } from './websocket/ws-session.service.js';
 export type { WsHandshake } from './websocket/ws-session.service.js';

@@ -111,7 +111,7 @@ export class SessionManager {
    * `routed: false`, so a path that no route serves (a 404 from the platform) sends no cookie
    * unless something used the session.
    */
-  attach(request: HttpRequestLike, response: HttpResponseLike, routed = true): Session {
+  attach(request: HttpRequestLike, response: HttpResponseLike | undefined, routed = true): Session {
     const carrier = carrierOf(request);
     const existing = carrier[SESSION_HANDLE];
     if (existing !== undefined) {
@@ -122,6 +122,9 @@ export class SessionManager {
       carrier[SESSION_HANDLE] = DISABLED_SESSION;
       return DISABLED_SESSION;
     }
+    // Without its response (a GraphQL context of Apollo on Fastify), only a request the
+    // middleware already served can be given its session.
+    if (response === undefined) throw new MissingSessionError();
     const incoming = this.readIncoming(request);
     const raw = rawResponse(response);
     // Fastify's middleware sees the raw request, which knows nothing of trust proxy: the

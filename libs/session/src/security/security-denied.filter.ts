@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, Injectable } from '@ne
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingHttpHeaders } from 'node:http';
 import { acceptsJson } from './accepts-json.js';
+import { SecurityDeniedGraphQLError } from './security-denied.graphql-error.js';
 import { SecurityDeniedException, SecurityRedirectException } from './security.exceptions.js';
 import { sendToClient } from '../websocket/socket-client.js';
 import { wsDenialPayload } from '../websocket/ws-denial.js';
@@ -16,15 +17,24 @@ interface RenderedBody {
  * (a redirect for `SecurityRedirectException`); a default body is JSON for JSON clients and
  * short text otherwise. `SessionModule` registers it globally; a filter of yours for
  * `SecurityDeniedException` on a controller or route takes precedence.
+ *
+ * In a GraphQL resolver the denial concerns one field, not the HTTP response: the filter
+ * writes nothing and hands back a `SecurityDeniedGraphQLError` for the GraphQL server to
+ * report in `errors`.
  */
 @Catch(SecurityDeniedException)
 @Injectable()
 export class SecurityDeniedFilter implements ExceptionFilter<SecurityDeniedException> {
   constructor(protected readonly adapterHost: HttpAdapterHost) {}
 
-  catch(exception: SecurityDeniedException, host: ArgumentsHost): void {
+  catch(exception: SecurityDeniedException, host: ArgumentsHost): SecurityDeniedGraphQLError | undefined {
     // Used on a gateway: no HTTP response to write, the client gets an `exception` message.
-    if (host.getType() === 'ws') return sendToClient(host.switchToWs().getClient(), 'exception', wsDenialPayload(exception));
+    if (host.getType() === 'ws') {
+      sendToClient(host.switchToWs().getClient(), 'exception', wsDenialPayload(exception));
+      return;
+    }
+    // What a GraphQL exception filter returns becomes the field's error.
+    if (host.getType<string>() === 'graphql') return new SecurityDeniedGraphQLError(exception);
     const adapter = this.adapterHost.httpAdapter;
     const http = host.switchToHttp();
     const request = http.getRequest<{ headers: IncomingHttpHeaders }>();

@@ -6,13 +6,14 @@ import type { SecurityDeniedException } from './security.exceptions.js';
  * into one object without a prototype. Path parameters win over body fields, body fields over
  * query fields (Phoenix's order). Only a plain-object body contributes; keys that could reach a
  * prototype (`__proto__`, `constructor`, `prototype`) are dropped. Values are whatever the
- * platform parsed (strings, arrays, objects): check their types before use.
+ * platform parsed (strings, arrays, objects): check their types before use. In a GraphQL
+ * resolver, `params` are the field's arguments instead (the same copy, without a prototype).
  */
 export type SecurityParams = Readonly<Record<string, unknown>>;
 
 /** What a security function is given: the request, its session and Nova's merged `params`. */
 export interface SecurityContext<TRequest = unknown> {
-  /** The platform's request object (Express `Request` or Fastify `FastifyRequest`). */
+  /** The platform's request object (Express `Request` or Fastify `FastifyRequest`), in a GraphQL resolver too. */
   readonly request: TRequest;
   /** The request's session: the same handle `@Session()` gives the route handler. */
   readonly session: Session;

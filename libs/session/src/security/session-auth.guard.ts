@@ -13,16 +13,17 @@ import type { HttpRequestLike } from '../request/http-adapter.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
-import { AUTH_DATA, SECURITY_LOGGER_CONTEXT } from './security.constants.js';
+import { SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
 import { SecurityDeniedException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { isPlainObject } from '../session/session-value.js';
 import { type ParamSources, collectSecurityParams } from './security-params.js';
+import { securityParamsOf, setAuthData } from './security-scope.js';
 import { handshakeOf, messageSessionOf, setMessageAuthData } from '../websocket/socket-handshake.js';
 import { toWsException } from '../websocket/ws-denial.js';
 
-type GuardedRequest = HttpRequestLike & ParamSources & { [AUTH_DATA]?: AuthDataObject };
+type GuardedRequest = HttpRequestLike & ParamSources;
 
 /** The verdict of a security function, once interpreted. */
 type Verdict = { pass: true; authData: AuthDataObject | undefined } | { pass: false; denial: HttpException };
@@ -103,7 +104,7 @@ export class SessionAuthGuard implements CanActivate {
     const securityContext: SecurityContext = {
       request,
       session,
-      params: collectSecurityParams(request),
+      params: securityParamsOf(context, request),
     };
 
     let verdict: Verdict;
@@ -116,7 +117,7 @@ export class SessionAuthGuard implements CanActivate {
       this.onDenied(session, verdict.denial, context);
       throw verdict.denial;
     }
-    if (verdict.authData !== undefined) request[AUTH_DATA] = verdict.authData;
+    if (verdict.authData !== undefined) setAuthData(context, request, verdict.authData);
     return true;
   }
 
