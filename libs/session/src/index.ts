@@ -68,3 +68,12 @@ export type {
 export type { CompatSessionCookie } from './compat/compat-loader.js';
 export { FastifyCompatSession, fastifySession } from './compat/fastify-session.plugin.js';
 export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, FastifySessionPlugin } from './compat/fastify-session.plugin.js';
+// CSRF tied to the session, login without carry-over, flash on security redirects (issue 14).
+export { SessionCsrfGuard } from './security/session-csrf.guard.js';
+export { SkipCsrf } from './security/skip-csrf.decorator.js';
+export { SessionCsrfException } from './security/csrf.exceptions.js';
+export type { SessionCsrfFailure } from './security/csrf.exceptions.js';
+export type { SessionCsrfOptions } from './security/csrf-origin.js';
+export type { RegenerateOptions } from './session/session.interface.js';
+export type { RedirectToOptions } from './security/security.results.js';
+export type { SecurityRedirectOptions } from './security/security.exceptions.js';

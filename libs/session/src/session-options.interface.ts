@@ -1,4 +1,5 @@
 import type { SessionStore } from './stores/session.store.js';
+import type { SessionCsrfOptions } from './security/csrf-origin.js';
 
 /** How the session cookie is written. Every attribute has a safe default. */
 export interface SessionCookieOptions {
@@ -100,4 +101,11 @@ export interface SessionModuleOptions {
    * answering 503 until it is there. Default: `false`.
    */
   failFast?: boolean;
+  /**
+   * What `SessionCsrfGuard` accepts besides the request's own origin (`trustedOrigins`), and
+   * whether it refuses requests without any origin information (`requireOrigin`). Checked at
+   * start-up. Default: only the request's own origin; the token alone decides for clients that
+   * send neither `Origin` nor `Sec-Fetch-Site`.
+   */
+  csrf?: SessionCsrfOptions;
 }

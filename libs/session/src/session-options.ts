@@ -1,5 +1,6 @@
 import { SessionIdSigner } from './cookie/id-signer.js';
 import { SessionOptionsError } from './session.exceptions.js';
+import { type ResolvedCsrfOptions, resolveCsrfOptions } from './security/csrf-origin.js';
 
 export { SessionOptionsError };
 import type { SessionModuleOptions } from './session-options.interface.js';
@@ -17,6 +18,8 @@ export interface ResolvedSessionOptions {
   storeTimeoutMs: number;
   /** Whether a failed start-up check of the store stops `app.init()`. */
   failFast: boolean;
+  /** What `SessionCsrfGuard` trusts besides the request's own origin. */
+  csrf: ResolvedCsrfOptions;
   /** Signs and verifies cookie ids when a secret is configured. */
   signer: SessionIdSigner | undefined;
   cookie: {
@@ -136,6 +139,7 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     keepPublicCookie: flag('keepPublicCookie', options.keepPublicCookie, false),
     storeTimeoutMs: milliseconds('storeTimeout', options.storeTimeout, DEFAULT_STORE_TIMEOUT_MS),
     failFast: flag('failFast', options.failFast, false),
+    csrf: resolveCsrfOptions(options.csrf),
     signer: options.secret === undefined ? undefined : new SessionIdSigner(options.secret),
     cookie: {
       name,

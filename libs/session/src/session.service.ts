@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
 import type { Session, SessionData, SessionValue } from './session/session.interface.js';
-import { SessionManager } from './request/session.manager.js';
+import { SessionManager, isLiveSession } from './request/session.manager.js';
+import { SessionsDisabledError } from './session.exceptions.js';
+import { maskCsrfSecret } from './security/csrf-token.js';
 import { withDeadline } from './persistence/store-deadline.js';
 
 /**
@@ -39,6 +41,21 @@ export class SessionService {
   delete(request: object, key?: string): Promise<void> {
     const session = this.getSession(request);
     return key === undefined ? session.destroy() : session.delete(key);
+  }
+
+  /**
+   * A CSRF token for the request's session, for `SessionCsrfGuard`: put it in a form as the
+   * `_csrf` field, or hand it to a script that sends it as the `x-csrf-token` header. The
+   * session's secret is made (and staged, like a `set`) on the first call, for an anonymous
+   * session too; each call masks it afresh, so no two responses carry the same string, and
+   * every token of the session stays valid until its secret changes (`regenerate()` at login,
+   * `clear()`, `destroy()`). Throws `SessionAlreadyCommittedError` once the response is on its
+   * way (the secret could not be stored), `SessionsDisabledError` with sessions off.
+   */
+  async csrfToken(request: object): Promise<string> {
+    const session = this.getSession(request);
+    if (!isLiveSession(session)) throw new SessionsDisabledError();
+    return maskCsrfSecret(await session.csrfSecret(true));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
+import { assertSessionKey, cloneSessionValue, isPlainObject } from '../session/session-value.js';
 
 /** A header name as RFC 9110 allows it (a token). */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -86,6 +87,31 @@ export function checkRedirectUrl(url: string, who: string): string {
   return encodeRedirectUrl(url);
 }
 
+/** Options of `SecurityRedirectException`. */
+export interface SecurityRedirectOptions {
+  /**
+   * Flash messages for the next request (the page redirected to reads them with
+   * `session.getFlash(key)`): JSON values, copied and checked when the redirect is made.
+   * Default: none.
+   */
+  flash?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Checks a redirect's flash messages (a plain object of JSON values) and answers a frozen copy,
+ * or `undefined` for none. Throws `SessionValueError` for a value JSON cannot carry. Internal.
+ */
+export function checkRedirectFlash(flash: unknown, who: string): Readonly<Record<string, unknown>> | undefined {
+  if (flash === undefined) return undefined;
+  if (!isPlainObject(flash)) throw new TypeError(`${who}: flash must be a plain object of messages, e.g. { error: 'Please log in' }`);
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(flash)) {
+    assertSessionKey(key);
+    Object.defineProperty(copy, key, { value: cloneSessionValue(key, value), enumerable: true });
+  }
+  return Object.freeze(copy);
+}
+
 /** Options of `SecurityDeniedException`. */
 export interface SecurityDeniedOptions {
   /** Response headers. Names are stored in lower case. Default: none. */
@@ -156,12 +182,19 @@ export class SessionUnauthorizedException extends SecurityDeniedException {
 export class SecurityRedirectException extends SecurityDeniedException {
   /** The redirect target, percent-encoded. */
   readonly location: string;
+  /**
+   * Flash messages for the page redirected to (frozen): `SessionAuthGuard` commits them, and
+   * nothing else of the denied request. `undefined` for none.
+   */
+  readonly flash: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(location: string, status: number = HttpStatus.FOUND) {
+  constructor(location: string, status: number = HttpStatus.FOUND, options: SecurityRedirectOptions = {}) {
     const encoded = checkRedirectUrl(location, new.target.name);
     checkRedirectStatus(status, new.target.name);
+    const flash = checkRedirectFlash(options.flash, new.target.name);
     super(status, { headers: { location: encoded }, message: `Redirecting to ${encoded}` });
     this.location = encoded;
+    this.flash = flash;
   }
 
   /** @deprecated The former `SecurityRedirect`'s name for `location`. */

@@ -4,6 +4,7 @@ import {
   SecurityRedirectException,
   checkDenialHeaders,
   checkDenialStatus,
+  checkRedirectFlash,
   checkRedirectStatus,
   checkRedirectUrl,
 } from './security.exceptions.js';
@@ -41,18 +42,36 @@ export function deny(options: DenyOptions = {}): SecurityDeniedException {
   return denial;
 }
 
+/** Options of `redirectTo(url, options)`. */
+export interface RedirectToOptions {
+  /** 301, 302, 303, 307 or 308. Default: `302`. */
+  status?: number;
+  /**
+   * Flash messages for the page redirected to, which reads them once with
+   * `session.getFlash(key)`: `redirectTo('/login', { flash: { error: 'Please log in' } })`.
+   * The denied request commits these and nothing else of its session changes. JSON values,
+   * copied and checked here. Default: none.
+   */
+  flash?: Readonly<Record<string, unknown>>;
+}
+
 /**
  * Denies the request with a redirect (default 302) to `url`: `return redirectTo('/login')`
- * (or throw it). The URL is percent-encoded like Express's `res.redirect` does (encodeurl), on
- * every platform: `redirectTo('/café')` sends `Location: /caf%C3%A9`; existing `%XX` escapes
- * and reserved characters (`?&=/#...`) are kept, so an encoded URL passes unchanged. Answers a
- * frozen `SecurityRedirectException`. Throws `TypeError` on a URL with control characters.
+ * (or throw it); `redirectTo(url, 303)` or `redirectTo(url, { status, flash })` for another
+ * status or flash messages for the page redirected to (see `RedirectToOptions`). The URL is
+ * percent-encoded like Express's `res.redirect` does (encodeurl), on every platform:
+ * `redirectTo('/café')` sends `Location: /caf%C3%A9`; existing `%XX` escapes and reserved
+ * characters (`?&=/#...`) are kept, so an encoded URL passes unchanged. Answers a frozen
+ * `SecurityRedirectException`. Throws `TypeError` on a URL with control characters or a bad
+ * status, `SessionValueError` on a flash value JSON cannot carry.
  * Never pass an unchecked user-supplied URL (open redirect).
  */
-export function redirectTo(url: string, status = 302): SecurityRedirectException {
+export function redirectTo(url: string, statusOrOptions: number | RedirectToOptions = 302): SecurityRedirectException {
+  const options = typeof statusOrOptions === 'number' ? { status: statusOrOptions } : statusOrOptions;
+  const status = options.status ?? 302;
   checkRedirectUrl(url, 'redirectTo()');
   checkRedirectStatus(status, 'redirectTo()');
-  const redirect = new SecurityRedirectException(url, status);
+  const redirect = new SecurityRedirectException(url, status, { flash: checkRedirectFlash(options.flash, 'redirectTo()') });
   Object.freeze(redirect);
   return redirect;
 }

@@ -15,7 +15,7 @@ import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
 import { SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
-import { SecurityDeniedException, SessionUnauthorizedException } from './security.exceptions.js';
+import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { isPlainObject } from '../session/session-value.js';
 import { type ParamSources, collectSecurityParams } from './security-params.js';
@@ -114,7 +114,7 @@ export class SessionAuthGuard implements CanActivate {
       verdict = { pass: false, denial: this.failure(error, context) };
     }
     if (!verdict.pass) {
-      this.onDenied(session, verdict.denial, context);
+      await this.onDenied(session, verdict.denial, context);
       throw verdict.denial;
     }
     if (verdict.authData !== undefined) setAuthData(context, request, verdict.authData);
@@ -149,10 +149,23 @@ export class SessionAuthGuard implements CanActivate {
 
   /**
    * Called before a denial is thrown. Drops what the request staged in its session, so nothing
-   * half-done is committed and no cookie goes out for it.
+   * half-done is committed and no cookie goes out for it; a `redirectTo(url, { flash })` commits
+   * its flash messages and nothing else.
    */
-  protected onDenied(session: Session, _denial: HttpException, _context: ExecutionContext): void {
-    if (isLiveSession(session)) session.discard();
+  protected async onDenied(session: Session, denial: HttpException, _context: ExecutionContext): Promise<void> {
+    if (!isLiveSession(session)) return;
+    if (!(denial instanceof SecurityRedirectException) || denial.flash === undefined) {
+      session.discard();
+      return;
+    }
+    try {
+      await session.keepOnlyFlash(denial.flash);
+    } catch (error) {
+      // The redirect still goes out, without its flash; an unavailable store is the usual 503.
+      session.discard();
+      if (error instanceof SessionStoreUnavailableException) throw error;
+      this.logger.warn(`The flash of a redirect to ${denial.location} was not kept: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private async runSecurity(setting: Exclude<SecuritySetting, false>, context: SecurityContext, request: GuardedRequest): Promise<unknown> {

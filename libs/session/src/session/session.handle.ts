@@ -3,12 +3,13 @@ import type { SealedSession } from '../cookie/cookie-sealer.js';
 import { generateSessionId } from '../cookie/session-id.js';
 import type { SessionCookieWriter } from '../cookie/session-cookie.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from '../persistence/session-persistence.js';
-import type { Session, SessionData, SessionValue } from './session.interface.js';
+import type { RegenerateOptions, Session, SessionData, SessionValue } from './session.interface.js';
 import { SessionAlreadyCommittedError, SessionValueError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
 import type { StoredSession } from '../stores/session.store.js';
+import { isCsrfSecret, newCsrfSecret } from '../security/csrf-token.js';
 
 /** What a handle needs from the module: one of each per application. Internal. */
 export interface SessionHandleDeps {
@@ -26,6 +27,9 @@ type Staged = unknown | typeof REMOVED;
 /** Reserved key under which flash messages wait for the next request. */
 export const FLASH_KEY = '$flash';
 
+/** Reserved key of the session's CSRF secret (see `SessionCsrfGuard`); hidden from `all()`. */
+export const CSRF_SECRET_KEY = '$csrf';
+
 /** Where the handle is in its request's life. */
 type Outcome = 'open' | 'committed' | 'discarded' | 'failed';
 
@@ -34,6 +38,19 @@ function assertUserKey(key: unknown): asserts key is string {
   if (key === FLASH_KEY) {
     throw new SessionValueError(`session key "${FLASH_KEY}" is reserved for flash messages; use flash(key, value)`);
   }
+  if (key === CSRF_SECRET_KEY) {
+    throw new SessionValueError(`session key "${CSRF_SECRET_KEY}" is reserved for the CSRF secret; use SessionService.csrfToken(request)`);
+  }
+}
+
+/** Checks `regenerate({ keep })` before anything changes. */
+function keptKeys(options: RegenerateOptions | undefined): ReadonlySet<string> | undefined {
+  const keep: unknown = options?.keep;
+  if (keep === undefined) return undefined;
+  if (!Array.isArray(keep) || !keep.every((key) => typeof key === 'string')) {
+    throw new SessionValueError('regenerate({ keep }) takes an array of session keys');
+  }
+  return new Set(keep as string[]);
 }
 
 /**
@@ -54,6 +71,8 @@ export class SessionHandle implements Session, PersistedSession {
   private loaded: boolean;
   private loading: Promise<void> | undefined;
   private values = new Map<string, unknown>();
+  /** `values` as loaded, kept at the first change, so a denial can commit a flash alone. */
+  private loadedValues: Map<string, unknown> | undefined;
   private staged = new Map<string, Staged>();
   private clearStaged = false;
   private createdAt: number;
@@ -152,6 +171,7 @@ export class SessionHandle implements Session, PersistedSession {
     assertUserKey(key);
     this.assertOpen();
     if (value === undefined) {
+      this.keepLoadedValues();
       this.values.delete(key);
       this.staged.set(key, REMOVED);
       return;
@@ -160,6 +180,7 @@ export class SessionHandle implements Session, PersistedSession {
   }
 
   private stageCopy(key: string, copy: unknown): void {
+    this.keepLoadedValues();
     const had = this.values.has(key);
     const previous = this.values.get(key);
     const previousStaged = this.staged.get(key);
@@ -182,6 +203,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
+    this.keepLoadedValues();
     this.values.delete(key);
     this.staged.set(key, REMOVED);
   }
@@ -190,13 +212,16 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     await this.ensureLoaded();
     // Object.fromEntries defines properties, so a key named __proto__ stays plain data.
-    return copyJsonValue(Object.fromEntries(this.values)) as Partial<SessionData> & Record<string, unknown>;
+    const all = copyJsonValue(Object.fromEntries(this.values)) as Partial<SessionData> & Record<string, unknown>;
+    delete all[CSRF_SECRET_KEY];
+    return all;
   }
 
   async clear(): Promise<void> {
     this.use();
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
+    this.keepLoadedValues();
     this.values.clear();
     this.staged.clear();
     this.clearStaged = true;
@@ -218,19 +243,76 @@ export class SessionHandle implements Session, PersistedSession {
     this.dropped = true;
   }
 
-  async regenerate(): Promise<void> {
+  async regenerate(options?: RegenerateOptions): Promise<void> {
+    const keep = keptKeys(options);
     this.use();
     this.assertOpen();
     const generation = this.generation;
     await this.ensureLoaded();
     if (generation !== this.generation) return;
     if (this.exists) this.doomed.push({ key: this.recordKey(), moving: true });
-    const kept = this.values;
+    const kept = new Map([...this.values].filter(([key]) => keep === undefined || keep.has(key)));
+    // A new CSRF secret with the new id: a token issued before login is worthless after it.
+    kept.delete(CSRF_SECRET_KEY);
     const flash = this.outgoingFlash;
     this.startOver();
     this.values = kept;
     for (const [key, value] of kept) this.staged.set(key, value);
     if (flash !== undefined) this.stageFlash(flash);
+  }
+
+  /**
+   * @internal The session's CSRF secret (see `SessionCsrfGuard`). With `create`, a session
+   * without one (an anonymous visitor's included) gets one, staged like a `set`.
+   */
+  csrfSecret(create: true): Promise<string>;
+  csrfSecret(create: false): Promise<string | undefined>;
+  async csrfSecret(create: boolean): Promise<string | undefined> {
+    this.use();
+    await this.ensureLoaded();
+    const current = this.values.get(CSRF_SECRET_KEY);
+    if (isCsrfSecret(current)) return current;
+    if (!create) return undefined;
+    this.assertOpen();
+    const secret = newCsrfSecret();
+    this.stageCopy(CSRF_SECRET_KEY, secret);
+    return secret;
+  }
+
+  /**
+   * @internal For a denial that carries a flash (`redirectTo(url, { flash })`): drops every
+   * change the request made and commits `flash` alone, as the next request's flash. A request
+   * that destroyed or regenerated its session has nothing left to carry it: nothing is
+   * committed then, as for any denial. Answers whether the flash was kept.
+   */
+  async keepOnlyFlash(flash: Readonly<Record<string, unknown>>): Promise<boolean> {
+    if (this.finalizing !== undefined) return false;
+    // A copy per request: a denial kept in a constant is shared by many.
+    const copy: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(flash)) {
+      assertSessionKey(key);
+      Object.defineProperty(copy, key, { value: cloneSessionValue(key, value), enumerable: true, writable: true, configurable: true });
+    }
+    this.use();
+    await this.ensureLoaded();
+    if (this.generation !== 0 || this.finalizing !== undefined) {
+      this.discard();
+      return false;
+    }
+    if (this.loadedValues !== undefined) this.values = this.loadedValues;
+    this.loadedValues = undefined;
+    // A flash read in this request is spent all the same: the new one takes its place.
+    this.resetStaged();
+    // Whatever else (a compat `req.session`) would stage at the commit belongs to the denial too.
+    this.beforeCommit = undefined;
+    this.stageFlash(copy);
+    try {
+      this.persistence.assertFits(this);
+    } catch (error) {
+      this.discard();
+      throw error;
+    }
+    return true;
   }
 
   async flash(key: string, value: unknown): Promise<void> {
@@ -386,10 +468,16 @@ export class SessionHandle implements Session, PersistedSession {
     this.loaded = true;
     this.loading = undefined;
     this.values = new Map();
+    this.loadedValues = undefined;
     this.staged = new Map();
     this.clearStaged = false;
     this.outgoingFlash = undefined;
     this.createdAt = Date.now();
+  }
+
+  /** Keeps `values` as loaded before the request's first change to them (one copy per writing request). */
+  private keepLoadedValues(): void {
+    this.loadedValues ??= new Map(this.values);
   }
 
   private stageFlash(flash: Record<string, unknown>): void {

@@ -17,6 +17,12 @@ export type SessionKey = keyof SessionData & string;
 /** The value type of `key`: as declared in `SessionData`, `unknown` for other keys. */
 export type SessionValue<K extends string> = K extends SessionKey ? SessionData[K] : unknown;
 
+/** Options of `session.regenerate(options)`. */
+export interface RegenerateOptions {
+  /** Only these keys move to the new id (`[]`: start empty). Default: every key moves. */
+  keep?: readonly string[];
+}
+
 /**
  * One request's view of its session (`@Session() session: Session`). Nothing touches the
  * store until the first awaited call; changes are staged per key and written once, before the
@@ -50,7 +56,10 @@ export interface Session {
   delete(key: SessionKey | string): Promise<void>;
   /** All values as a fresh plain object. */
   all(): Promise<Partial<SessionData> & Record<string, unknown>>;
-  /** Removes every key; the session itself and its id stay (Phoenix `clear_session`). */
+  /**
+   * Removes every key, and the CSRF secret with them (the next token comes from a new one); the
+   * session itself and its id stay (Phoenix `clear_session`).
+   */
   clear(): Promise<void>;
   /**
    * Ends the session (Nova `delete/1`): the record is removed and the cookie expired. A later
@@ -58,11 +67,15 @@ export interface Session {
    */
   destroy(): Promise<void>;
   /**
-   * Moves the session to a new id (Phoenix `renew`), keeping its data; the old id stops working.
-   * Call it at login, so that an id known before login is worthless after. It also starts a new
-   * absolute-timeout period.
+   * Moves the session to a new id (Phoenix `renew`); the old id stops working. Call it at login,
+   * so that an id known before login is worthless after. It also starts a new absolute-timeout
+   * period and a new CSRF secret (tokens issued before it are refused after it). Without
+   * options every key moves along; `{ keep: ['cart'] }` moves only the listed keys and
+   * `{ keep: [] }` starts empty, so nothing planted in an anonymous session follows the user
+   * into the logged-in one. Flash messages set in this request move along either way.
+   * Throws `SessionValueError` when `keep` is not an array of strings.
    */
-  regenerate(): Promise<void>;
+  regenerate(options?: RegenerateOptions): Promise<void>;
   /**
    * Ends the session for this response (Phoenix `drop`): the record is removed, the cookie
    * expired, and nothing else is written or issued for the rest of the request. Other

@@ -1,0 +1,65 @@
+import { SessionOptionsError } from '../session.exceptions.js';
+import { type OriginCheckedRequest, checkOrigin, ownOrigin, resolveCsrfOptions } from './csrf-origin.js';
+
+const defaults = resolveCsrfOptions(undefined);
+
+function req(headers: Record<string, string>, protocol = 'http', host = 'app.test:3000'): OriginCheckedRequest {
+  return { headers: { host, ...headers }, protocol, host };
+}
+
+describe('CSRF origin check', () => {
+  it("the request's own origin comes from the platform's protocol and host", () => {
+    expect(ownOrigin(req({}))).toBe('http://app.test:3000');
+    expect(ownOrigin(req({}, 'https', 'App.Test:443'))).toBe('https://app.test');
+    expect(ownOrigin({ headers: { host: 'h.test' } })).toBe('http://h.test');
+    expect(ownOrigin({ headers: {} })).toBeUndefined();
+  });
+
+  it('passes the same origin, with or without Sec-Fetch-Site same-origin', () => {
+    expect(checkOrigin(req({ origin: 'http://app.test:3000' }), defaults)).toBeUndefined();
+    expect(checkOrigin(req({ origin: 'http://app.test:3000', 'sec-fetch-site': 'same-origin' }), defaults)).toBeUndefined();
+    expect(checkOrigin(req({ origin: 'https://app.test' }, 'https', 'app.test'), defaults)).toBeUndefined();
+  });
+
+  it('refuses another origin, another port, another scheme, and Origin: null', () => {
+    for (const origin of ['http://evil.test', 'http://app.test:3001', 'https://app.test:3000', 'null', 'not a url']) {
+      expect(checkOrigin(req({ origin }), defaults)?.reason).toBe('cross-origin');
+    }
+  });
+
+  it('hints at trust proxy when only the scheme differs', () => {
+    const refusal = checkOrigin(req({ origin: 'https://app.test' }, 'http', 'app.test'), defaults);
+    expect(refusal?.detail).toMatch(/trust proxy/);
+  });
+
+  it('refuses Sec-Fetch-Site: cross-site with or without Origin, but passes a request with neither header', () => {
+    expect(checkOrigin(req({ 'sec-fetch-site': 'cross-site' }), defaults)?.reason).toBe('cross-origin');
+    expect(checkOrigin(req({ 'sec-fetch-site': 'cross-site', origin: 'http://app.test:3000' }), defaults)?.reason).toBe('cross-origin');
+    expect(checkOrigin(req({ 'sec-fetch-site': 'same-site' }), defaults)).toBeUndefined();
+    expect(checkOrigin(req({}), defaults)).toBeUndefined();
+  });
+
+  it('requireOrigin refuses a request with neither header', () => {
+    const strict = resolveCsrfOptions({ requireOrigin: true });
+    expect(checkOrigin(req({}), strict)?.detail).toMatch(/neither an Origin nor a Sec-Fetch-Site/);
+    expect(checkOrigin(req({ 'sec-fetch-site': 'same-origin' }), strict)).toBeUndefined();
+  });
+
+  it('trusted origins pass, cross-site included, and only exactly them', () => {
+    const options = resolveCsrfOptions({ trustedOrigins: ['https://front.example', 'https://other.example:8443/'] });
+    expect(checkOrigin(req({ origin: 'https://front.example' }), options)).toBeUndefined();
+    expect(checkOrigin(req({ origin: 'https://front.example:443', 'sec-fetch-site': 'cross-site' }), options)).toBeUndefined();
+    expect(checkOrigin(req({ origin: 'https://other.example:8443' }), options)).toBeUndefined();
+    expect(checkOrigin(req({ origin: 'http://front.example' }), options)?.reason).toBe('cross-origin');
+    expect(checkOrigin(req({ origin: 'https://evil.front.example' }), options)?.reason).toBe('cross-origin');
+  });
+
+  it('refuses bad options at start-up with one sentence', () => {
+    for (const bad of ['front.example', 'https://front.example/path', 'ftp://front.example', 'https://u:p@front.example', 42]) {
+      expect(() => resolveCsrfOptions({ trustedOrigins: [bad as string] })).toThrow(SessionOptionsError);
+      expect(() => resolveCsrfOptions({ trustedOrigins: [bad as string] })).toThrow(/is not an origin; write it as scheme:\/\/host\[:port\]/);
+    }
+    expect(() => resolveCsrfOptions({ trustedOrigins: 'https://front.example' as unknown as string[] })).toThrow(/must be an array/);
+    expect(() => resolveCsrfOptions({ requireOrigin: 'yes' as unknown as boolean })).toThrow(/requireOrigin must be true or false/);
+  });
+});
