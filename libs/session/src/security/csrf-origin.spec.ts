@@ -57,7 +57,9 @@ describe('CSRF origin check', () => {
   it('refuses bad options at start-up with one sentence', () => {
     for (const bad of ['front.example', 'https://front.example/path', 'ftp://front.example', 'https://u:p@front.example', 42]) {
       expect(() => resolveCsrfOptions({ trustedOrigins: [bad as string] })).toThrow(SessionOptionsError);
-      expect(() => resolveCsrfOptions({ trustedOrigins: [bad as string] })).toThrow(/is not an origin; write it as scheme:\/\/host\[:port\]/);
+      expect(() => resolveCsrfOptions({ trustedOrigins: [bad as string] })).toThrow(
+        /is not an origin; write it as scheme:\/\/host\[:port\]/,
+      );
     }
     expect(() => resolveCsrfOptions({ trustedOrigins: 'https://front.example' as unknown as string[] })).toThrow(/must be an array/);
     expect(() => resolveCsrfOptions({ requireOrigin: 'yes' as unknown as boolean })).toThrow(/requireOrigin must be true or false/);

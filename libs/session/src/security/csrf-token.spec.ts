@@ -71,7 +71,12 @@ describe('CSRF tokens', () => {
     expect(csrfTokenMatches(token.slice(0, 85), secret)).toBe(false);
     expect(csrfTokenMatches(`${token}A`, secret)).toBe(false);
     expect(csrfTokenMatches(`${token.slice(0, 84)}==`, secret)).toBe(false);
-    expect(csrfTokenMatches(token.replace(/.$/, (c) => (c === '+' ? '/' : '+')), secret)).toBe(false);
+    expect(
+      csrfTokenMatches(
+        token.replace(/.$/, (c) => (c === '+' ? '/' : '+')),
+        secret,
+      ),
+    ).toBe(false);
     expect(csrfTokenMatches('', secret)).toBe(false);
     // The last character carries 4 spare bits: a non-zero one is not a token this module wrote.
     const last = token.at(-1) ?? 'A';

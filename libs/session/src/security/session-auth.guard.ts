@@ -164,7 +164,9 @@ export class SessionAuthGuard implements CanActivate {
       // The redirect still goes out, without its flash; an unavailable store is the usual 503.
       session.discard();
       if (error instanceof SessionStoreUnavailableException) throw error;
-      this.logger.warn(`The flash of a redirect to ${denial.location} was not kept: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `The flash of a redirect to ${denial.location} was not kept: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
 
