@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, type INestApplication, Module, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, type INestApplication, Logger, Module, Post, UseGuards } from '@nestjs/common';
 import {
   CookieStore,
   MemoryStore,
@@ -42,6 +42,9 @@ const destroysThenRedirects: SecurityFn = async ({ session }) => {
   await session.destroy();
   return redirectTo('/login', { flash: { error: 'Gone' } });
 };
+
+/** A flash too large for a sealed cookie (4096 bytes). */
+const BIG_FLASH = redirectTo('/login', { flash: { error: 'x'.repeat(5000) } });
 
 const plainRedirect: SecurityFn = async ({ session }) => {
   await session.set('planted', 'by the denied request');
@@ -141,6 +144,12 @@ class LoginController {
   @Post('destroy-then-redirect')
   @Security(destroysThenRedirects)
   destroyThenRedirect() {
+    return { ran: true };
+  }
+
+  @Get('big-flash')
+  @Security(() => BIG_FLASH)
+  bigFlash() {
     return { ran: true };
   }
 
@@ -286,6 +295,29 @@ describe.each(PLATFORMS.flatMap((platform) => (['memory', 'cookie'] as const).ma
       expect(setCookieFor(denied)).toBeUndefined();
       expect((await browser.get('/login')).body.error).toBeNull();
       expect((await browser.get('/state')).body.all).toEqual({ counter: 7 });
+    });
+
+    it('a flash the cookie store cannot carry leaves the redirect as it is, with a warning (and the memory store keeps it)', async () => {
+      const warnings = vi.spyOn(Logger.prototype, 'warn');
+      try {
+        const browser = request.agent(server);
+        const denied = await browser.get('/big-flash');
+        expect(denied.status).toBe(302);
+        expect(denied.headers.location).toBe('/login');
+        const page = await browser.get('/login');
+        if (kind === 'cookie') {
+          expect(setCookieFor(denied)).toBeUndefined();
+          expect(page.body.error).toBeNull();
+          expect(warnings).toHaveBeenCalledWith(
+            expect.stringMatching(/^The flash of a redirect to \/login was not kept: session cookie would be \d+ bytes/),
+          );
+        } else {
+          expect(page.body.error).toHaveLength(5000);
+          expect(warnings).not.toHaveBeenCalled();
+        }
+      } finally {
+        warnings.mockRestore();
+      }
     });
 
     it('a redirect without a flash still commits nothing and sends no cookie', async () => {

@@ -13,6 +13,7 @@ import type { HttpRequestLike } from '../request/http-adapter.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
+import type { SessionHandle } from '../session/session.handle.js';
 import { SECURITY_LOGGER_CONTEXT } from './security.constants.js';
 import { SECURITY_METADATA, isSecurityCheckType } from './security.decorator.js';
 import { SecurityDeniedException, SecurityRedirectException, SessionUnauthorizedException } from './security.exceptions.js';
@@ -150,16 +151,25 @@ export class SessionAuthGuard implements CanActivate {
   /**
    * Called before a denial is thrown. Drops what the request staged in its session, so nothing
    * half-done is committed and no cookie goes out for it; a `redirectTo(url, { flash })` commits
-   * its flash messages and nothing else.
+   * its flash messages and nothing else (which may load the session first, hence the promise).
    */
-  protected async onDenied(session: Session, denial: HttpException, _context: ExecutionContext): Promise<void> {
+  protected onDenied(session: Session, denial: HttpException, _context: ExecutionContext): void | Promise<void> {
     if (!isLiveSession(session)) return;
     if (!(denial instanceof SecurityRedirectException) || denial.flash === undefined) {
       session.discard();
       return;
     }
+    return this.keepOnlyFlash(session, denial, denial.flash);
+  }
+
+  /** Commits a redirect's flash alone; see `onDenied`. */
+  private async keepOnlyFlash(
+    session: SessionHandle,
+    denial: SecurityRedirectException,
+    flash: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
     try {
-      await session.keepOnlyFlash(denial.flash);
+      await session.keepOnlyFlash(flash);
     } catch (error) {
       // The redirect still goes out, without its flash; an unavailable store is the usual 503.
       session.discard();
