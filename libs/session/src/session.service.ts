@@ -55,7 +55,7 @@ export class SessionService {
   async csrfToken(request: object): Promise<string> {
     const session = this.getSession(request);
     if (!isLiveSession(session)) throw new SessionsDisabledError();
-    return maskCsrfSecret(await session.csrfSecret(true));
+    return maskCsrfSecret(await session.issueCsrfSecret());
   }
 
   /**

@@ -103,7 +103,7 @@ export class SessionCsrfGuard implements CanActivate {
     const token = this.tokenOf(request);
     if (token === undefined) return new SessionCsrfException('missing');
     // A session without a secret has issued no token: whatever came cannot be one of its own.
-    const secret = await session.csrfSecret(false);
+    const secret = await session.csrfSecret();
     if (secret === undefined || !csrfTokenMatches(token, secret)) return new SessionCsrfException('invalid');
     return undefined;
   }

@@ -261,18 +261,21 @@ export class SessionHandle implements Session, PersistedSession {
     if (flash !== undefined) this.stageFlash(flash);
   }
 
-  /**
-   * @internal The session's CSRF secret (see `SessionCsrfGuard`). With `create`, a session
-   * without one (an anonymous visitor's included) gets one, staged like a `set`.
-   */
-  csrfSecret(create: true): Promise<string>;
-  csrfSecret(create: false): Promise<string | undefined>;
-  async csrfSecret(create: boolean): Promise<string | undefined> {
+  /** @internal The session's CSRF secret (see `SessionCsrfGuard`), or `undefined` when it has none. */
+  async csrfSecret(): Promise<string | undefined> {
     this.use();
     await this.ensureLoaded();
     const current = this.values.get(CSRF_SECRET_KEY);
-    if (isCsrfSecret(current)) return current;
-    if (!create) return undefined;
+    return isCsrfSecret(current) ? current : undefined;
+  }
+
+  /**
+   * @internal The session's CSRF secret; a session without one (an anonymous visitor's
+   * included) gets one, staged like a `set`.
+   */
+  async issueCsrfSecret(): Promise<string> {
+    const current = await this.csrfSecret();
+    if (current !== undefined) return current;
     this.assertOpen();
     const secret = newCsrfSecret();
     this.stageCopy(CSRF_SECRET_KEY, secret);
