@@ -33,8 +33,8 @@ export class MissingSessionError extends Error {
     super(
       'No session here: a session belongs to an HTTP request, so pass the request itself (req in middleware, ' +
         "context.switchToHttp().getRequest() in a guard, the GraphQL context's req) and import SessionModule.forRoot() " +
-        'in the application module; code with no HTTP request (a queue job, a microservice handler) can end a session ' +
-        'by id with SessionService.revoke(id).',
+        "in the application module; a WebSocket gateway reads its socket's session with WsSessionService, and code with " +
+        'no HTTP request (a queue job, a microservice handler) can end a session by id with SessionService.revoke(id).',
     );
   }
 }
