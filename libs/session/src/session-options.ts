@@ -15,6 +15,8 @@ export interface ResolvedSessionOptions {
   keepPublicCookie: boolean;
   /** Signs and verifies cookie ids when a secret is configured. */
   signer: SessionIdSigner | undefined;
+  /** Largest session a server-side store accepts, in bytes of JSON; undefined when off. */
+  maxSessionBytes: number | undefined;
   cookie: {
     name: string;
     path: string;
@@ -29,6 +31,12 @@ export interface ResolvedSessionOptions {
 export const DEFAULT_COOKIE_NAME = 'session_id';
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 86_400;
 export const DEFAULT_ABSOLUTE_TIMEOUT_SECONDS = 604_800;
+/**
+ * 64 KiB: sixteen times what the cookie store can carry, so any session that fits a cookie
+ * fits with room to spare, while a session read on every request stays cheap to parse and an
+ * anonymous client can make the store hold at most this much per session it creates.
+ */
+export const DEFAULT_MAX_SESSION_BYTES = 65_536;
 
 /** RFC 6265 cookie-name token: visible ASCII except separators. */
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -112,6 +120,11 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     fail('session rolling and renew cannot be combined: rolling already re-sends the cookie on every response');
   }
 
+  const maxSessionBytes = options.maxSessionBytes === undefined ? DEFAULT_MAX_SESSION_BYTES : options.maxSessionBytes;
+  if (maxSessionBytes !== false && (!Number.isSafeInteger(maxSessionBytes) || maxSessionBytes < 1)) {
+    fail(`session maxSessionBytes must be a positive integer (bytes of JSON) or false (no limit), got ${String(maxSessionBytes)}`);
+  }
+
   return {
     enabled: flag('enabled', options.enabled, true),
     idleTimeoutMs,
@@ -120,6 +133,7 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     renew,
     keepPublicCookie: flag('keepPublicCookie', options.keepPublicCookie, false),
     signer: options.secret === undefined ? undefined : new SessionIdSigner(options.secret),
+    maxSessionBytes: maxSessionBytes === false ? undefined : maxSessionBytes,
     cookie: {
       name,
       path,

@@ -465,6 +465,111 @@ describe('SessionHandle', () => {
     });
   });
 
+  describe('size limit of a server-side store (maxSessionBytes)', () => {
+    /** The session's data as the store holds it, in UTF-8 bytes of one JSON object. */
+    const jsonBytes = (data: Record<string, unknown>): number => Buffer.byteLength(JSON.stringify(data));
+
+    it('refuses a 1 MB value at set by default, keeps the session as it was, and commits nothing of it', async () => {
+      const env = setup({}, memory());
+      const browser = new Browser(env);
+      await browser.request((s) => s.set('user', 'ada'));
+      env.store.reset();
+      const big = 'x'.repeat(1024 * 1024);
+      let refused: unknown;
+      await browser.request(async (s) => {
+        refused = await s.set('big', big).catch((error: unknown) => error);
+        expect(await s.all()).toEqual({ user: 'ada' });
+      });
+      expect(refused).toBeInstanceOf(SessionTooLargeError);
+      expect(refused).toMatchObject({ size: jsonBytes({ user: 'ada', big }), limit: 65_536, where: 'store' });
+      expect(env.store.writes()).toEqual([]);
+      expect(await storedData(env, browser.id!)).toEqual({ user: 'ada' });
+    });
+
+    it('counts the whole session: the set that crosses the limit is refused, a later one that fits is kept', async () => {
+      const env = setup({ maxSessionBytes: 100 }, memory());
+      const browser = new Browser(env);
+      const value = 'v'.repeat(20); // each key: "kN":"vvv…", = 28 bytes
+      await browser.request(async (s) => {
+        for (const key of ['k1', 'k2', 'k3']) await s.set(key, value); // 1 + 3 * 28 = 85 bytes
+        await expect(s.set('k4', value)).rejects.toThrow(SessionTooLargeError); // 113
+        await s.set('k1', 'short'); // replacing a value frees its bytes: 70
+        await s.set('k4', value); // 98
+        await expect(s.set('k5', 1)).rejects.toThrow(
+          'session would be 105 bytes of JSON, over the 100-byte limit (maxSessionBytes); store less in the session or raise maxSessionBytes',
+        );
+      });
+      const stored = { k1: 'short', k2: value, k3: value, k4: value };
+      expect(await storedData(env, browser.id!)).toEqual(stored);
+      expect(jsonBytes(stored)).toBe(98);
+
+      // A later request measures the loaded session: a delete makes room, a clear empties it.
+      await browser.request(async (s) => {
+        await expect(s.set('k5', 1)).rejects.toThrow(SessionTooLargeError);
+        await s.delete('k2');
+        await s.set('k5', 1);
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ k1: 'short', k3: value, k4: value, k5: 1 });
+      await browser.request(async (s) => {
+        await s.clear();
+        await s.set('fresh', 'x'.repeat(80)); // 1 + 7 + 1 + 82 + 1 = 92 bytes
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ fresh: 'x'.repeat(80) });
+    });
+
+    it('counts flash messages waiting for the next request, and refuses one that does not fit', async () => {
+      const env = setup({ maxSessionBytes: 100 }, memory());
+      const browser = new Browser(env);
+      await browser.request(async (s) => {
+        await s.set('a', 'x'.repeat(40));
+        await s.flash('notice', 'y'.repeat(20));
+        await expect(s.set('b', 'z'.repeat(30))).rejects.toThrow(SessionTooLargeError);
+        await expect(s.flash('more', 'z'.repeat(30))).rejects.toThrow(SessionTooLargeError);
+      });
+      let flash: unknown;
+      await browser.request(async (s) => {
+        flash = [await s.getFlash('notice'), await s.getFlash('more')];
+      });
+      expect(flash).toEqual(['y'.repeat(20), undefined]);
+    });
+
+    it('keeps counting after regenerate and a refused value, under the new id', async () => {
+      const env = setup({ maxSessionBytes: 60 }, memory());
+      const browser = new Browser(env);
+      await browser.request((s) => s.set('a', 'x'.repeat(30)));
+      await browser.request(async (s) => {
+        await s.regenerate();
+        await expect(s.set('b', 'y'.repeat(30))).rejects.toThrow(SessionTooLargeError);
+        await s.set('b', 1);
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ a: 'x'.repeat(30), b: 1 });
+    });
+
+    it('with maxSessionBytes: false, accepts a session of any size', async () => {
+      const env = setup({ maxSessionBytes: false }, memory());
+      const browser = new Browser(env);
+      await browser.request((s) => s.set('big', 'x'.repeat(1024 * 1024)));
+      expect((await storedData(env, browser.id!))?.big).toHaveLength(1024 * 1024);
+    });
+
+    it('measures a loaded session once per request, then only what each set changes', async () => {
+      const env = setup({}, memory());
+      const browser = new Browser(env);
+      const big = 'b'.repeat(60_000);
+      await browser.request((s) => s.set('big', big));
+      const stringify = vi.spyOn(JSON, 'stringify');
+      try {
+        await browser.request(async (s) => {
+          for (let i = 0; i < 50; i++) await s.set(`k${i}`, i);
+        });
+        // The store stringifies the record once at the commit; the size check once at the first set.
+        expect(stringify.mock.calls.filter(([value]) => value === big)).toHaveLength(1);
+      } finally {
+        stringify.mockRestore();
+      }
+    });
+  });
+
   describe('strict mode', () => {
     it('does not adopt a well-formed id that the store does not hold: the first write mints a new one', async () => {
       const env = setup({}, memory());

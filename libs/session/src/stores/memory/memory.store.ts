@@ -13,7 +13,7 @@ export interface MemoryStoreOptions {
   maxEntries?: number;
   /**
    * Most session data held at once, counted as the length of each session's JSON text (one
-   * byte per character for Latin-1 text; the id and bookkeeping, about 300 bytes per session,
+   * byte per character for Latin-1 text; the id and bookkeeping, about 250 bytes of heap per session,
    * are not counted). Evicts as `maxEntries` does. A single session larger than this is kept,
    * alone. Default: `134217728` (128 MiB).
    */
