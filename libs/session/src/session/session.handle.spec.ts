@@ -552,21 +552,72 @@ describe('SessionHandle', () => {
       expect((await storedData(env, browser.id!))?.big).toHaveLength(1024 * 1024);
     });
 
-    it('measures a loaded session once per request, then only what each set changes', async () => {
-      const env = setup({}, memory());
+    /** The memory store without its size report: the handle measures the loaded session itself. */
+    class UnreportedSizes extends SessionStore {
+      constructor(private readonly inner: MemoryStore) {
+        super();
+      }
+      async get(key: string) {
+        const record = await this.inner.get(key);
+        return record === undefined ? undefined : { data: record.data, createdAt: record.createdAt, expiresAt: record.expiresAt };
+      }
+      write(key: string, change: SessionWrite) {
+        return this.inner.write(key, change);
+      }
+      touch(key: string, ttl: number) {
+        return this.inner.touch(key, ttl);
+      }
+      destroy(key: string) {
+        return this.inner.destroy(key);
+      }
+    }
+
+    it.each([
+      ['a store that reports the size it holds (MemoryStore)', false, 2],
+      ['a store that does not', true, 3],
+    ])('with %s, stringifies a loaded session at most once per request, whatever the number of sets', async (_label, unreported, times) => {
+      const env = setup({}, unreported ? new UnreportedSizes(memory()) : memory());
       const browser = new Browser(env);
       const big = 'b'.repeat(60_000);
       await browser.request((s) => s.set('big', big));
-      const stringify = vi.spyOn(JSON, 'stringify');
+      const stringify = JSON.stringify;
+      let characters = 0;
+      const spy = vi.spyOn(JSON, 'stringify').mockImplementation((...args: Parameters<typeof JSON.stringify>) => {
+        const text = stringify(...args);
+        characters += text.length;
+        return text;
+      });
       try {
         await browser.request(async (s) => {
           for (let i = 0; i < 50; i++) await s.set(`k${i}`, i);
         });
-        // The store stringifies the record once at the commit; the size check once at the first set.
-        expect(stringify.mock.calls.filter(([value]) => value === big)).toHaveLength(1);
       } finally {
-        stringify.mockRestore();
+        spy.mockRestore();
       }
+      // The store stringifies the record at the commit; without a size report, the limit
+      // measures it once at the first set. Measuring it at each of the 50 sets would be 50 times.
+      expect(characters).toBeGreaterThan((times - 1) * big.length);
+      expect(characters).toBeLessThan(times * big.length);
+      expect(Object.keys((await storedData(env, browser.id!)) ?? {})).toHaveLength(51);
+    });
+
+    it.each([
+      ['a store that reports the size it holds', false],
+      ['a store that does not', true],
+    ])('with %s, counts a loaded session exactly, without the flash messages it brought', async (_label, unreported) => {
+      const env = setup({ maxSessionBytes: 100 }, unreported ? new UnreportedSizes(memory()) : memory());
+      const browser = new Browser(env);
+      await browser.request(async (s) => {
+        await s.set('a', 'x'.repeat(40)); // {"a":"xxx…"} = 48 bytes
+        await s.flash('notice', 'y'.repeat(10)); // "$flash":{"notice":"yyy…"}, = 33 bytes: 81 in all
+      });
+      await browser.request(async (s) => {
+        expect(await s.getFlash('notice')).toBe('y'.repeat(10));
+        // The flash is gone after this request: 48 + "b":"zzz…", (47) = 95 bytes fit (128 with it).
+        await s.set('b', 'z'.repeat(40));
+        await expect(s.set('c', 1)).rejects.toThrow('session would be 101 bytes of JSON');
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ a: 'x'.repeat(40), b: 'z'.repeat(40) });
     });
   });
 

@@ -142,7 +142,7 @@ export class SessionHandle implements Session, PersistedSession {
     const previous = this.values.get(key);
     const previousStaged = this.staged.get(key);
     this.values.set(key, copy);
-    this.size.set(key, copy);
+    this.size.set(key, copy, had, previous);
     this.staged.set(key, copy);
     try {
       this.persistence.assertFits(this);
@@ -150,10 +150,10 @@ export class SessionHandle implements Session, PersistedSession {
       // Refused, never truncated: the session stays as it was before this call.
       if (had) {
         this.values.set(key, previous);
-        this.size.set(key, previous);
+        this.size.set(key, previous, true, copy);
       } else {
         this.values.delete(key);
-        this.size.delete(key);
+        this.size.delete(key, true, copy);
       }
       if (previousStaged === undefined) this.staged.delete(key);
       else this.staged.set(key, previousStaged);
@@ -166,8 +166,8 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
+    this.size.delete(key, this.values.has(key), this.values.get(key));
     this.values.delete(key);
-    this.size.delete(key);
     this.staged.set(key, REMOVED);
   }
 
@@ -450,13 +450,14 @@ export class SessionHandle implements Session, PersistedSession {
 
   private adopt(record: StoredSession): void {
     this.values = record.data;
-    this.size.forget();
+    this.size.loaded(record.data.size, record.jsonBytes);
     this.exists = true;
     this.trusted = true;
     this.createdAt = record.createdAt;
     this.expiresAt = record.expiresAt;
     if (this.values.has(FLASH_KEY)) {
       const flash = this.values.get(FLASH_KEY);
+      this.size.delete(FLASH_KEY, true, flash);
       this.values.delete(FLASH_KEY);
       this.incomingFlash = isPlainObject(flash) ? flash : {};
       // Shown once: gone after this request unless it leaves new messages.

@@ -420,8 +420,18 @@ describe('MemoryStore', () => {
   });
 
   describe('maxBytes', () => {
-    /** The JSON text the store keeps for `data`, whose length the byte cap counts. */
-    const sizeOf = (data: Record<string, unknown>): number => JSON.stringify(data).length;
+    /** UTF-8 bytes of the JSON text the store keeps for `data`: what the byte cap counts. */
+    const sizeOf = (data: Record<string, unknown>): number => Buffer.byteLength(JSON.stringify(data));
+
+    it("reports each session's size with what get returns, in UTF-8 bytes", async () => {
+      const data = { name: 'Zoë', city: '東京', emoji: '🙂' };
+      await store.write('a', create(data));
+      expect(sizeOf(data)).toBeGreaterThan(JSON.stringify(data).length);
+      expect((await store.get('a'))?.jsonBytes).toBe(sizeOf(data));
+      expect(store.bytes).toBe(sizeOf(data));
+      await store.write('a', update({ set: { more: 'ü' } }));
+      expect((await store.get('a'))?.jsonBytes).toBe(sizeOf({ ...data, more: 'ü' }));
+    });
 
     it('counts the JSON text of every session, through creates, updates, destroys and expiry', async () => {
       await store.write('a', create({ v: 'x'.repeat(10) }, MINUTE));

@@ -12,10 +12,10 @@ export interface MemoryStoreOptions {
    */
   maxEntries?: number;
   /**
-   * Most session data held at once, counted as the length of each session's JSON text (one
-   * byte per character for Latin-1 text; the id and bookkeeping, about 250 bytes of heap per session,
-   * are not counted). Evicts as `maxEntries` does. A single session larger than this is kept,
-   * alone. Default: `134217728` (128 MiB).
+   * Most session data held at once, counted as the UTF-8 bytes of each session's JSON text (the
+   * id and bookkeeping, about 250 bytes of heap per session, are not counted). Evicts as
+   * `maxEntries` does. A single session larger than this is kept, alone. Default: `134217728`
+   * (128 MiB).
    */
   maxBytes?: number;
   /** Seconds between sweeps that remove expired sessions. Default: `60`. */
@@ -27,6 +27,8 @@ interface MemoryEntry extends LruNode {
   readonly key: string;
   /** The session's values as one JSON object text: copied in on write, out on read, never shared. */
   data: string;
+  /** UTF-8 bytes of `data`: what `maxBytes` counts and what `get` reports as `jsonBytes`. */
+  bytes: number;
   createdAt: number;
   expiresAt: number;
   /** In the protected segment: read again after the request that created it. */
@@ -93,7 +95,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   /** Sessions read on a later request, least recently used first. */
   private readonly protectedSegment = new LruList<MemoryEntry>();
   private count = 0;
-  /** Characters of session JSON held: the sum of every entry's `data.length`. */
+  /** UTF-8 bytes of session JSON held: the sum of every entry's `bytes`. */
   private dataBytes = 0;
   private protectedCount = 0;
   private protectedBytes = 0;
@@ -133,7 +135,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return this.count;
   }
 
-  /** Characters of session JSON held (what `maxBytes` counts), expired sessions not yet swept included. */
+  /** UTF-8 bytes of session JSON held (what `maxBytes` counts), expired sessions not yet swept included. */
   get bytes(): number {
     return this.dataBytes;
   }
@@ -148,15 +150,17 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     if (entry === undefined) return undefined;
     if (entry.returned) this.protectedSegment.touch(entry);
     else this.promote(entry);
-    return { data: parseData(entry.data), createdAt: entry.createdAt, expiresAt: entry.expiresAt };
+    return { data: parseData(entry.data), createdAt: entry.createdAt, expiresAt: entry.expiresAt, jsonBytes: entry.bytes };
   }
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const now = Date.now();
     if (change.mode === 'create') {
+      const data = stringifyData(change.set);
       this.insert({
         key,
-        data: stringifyData(change.set),
+        data,
+        bytes: Buffer.byteLength(data),
         createdAt: change.createdAt,
         expiresAt: now + change.ttl,
         returned: false,
@@ -264,10 +268,10 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private forget(entry: MemoryEntry): void {
     this.segmentOf(entry).remove(entry);
     this.count--;
-    this.dataBytes -= entry.data.length;
+    this.dataBytes -= entry.bytes;
     if (entry.returned) {
       this.protectedCount--;
-      this.protectedBytes -= entry.data.length;
+      this.protectedBytes -= entry.bytes;
     }
   }
 
@@ -277,8 +281,10 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   /** Replaces an entry's JSON text, keeping the byte counts in step. */
   private resize(entry: MemoryEntry, data: string): void {
-    const delta = data.length - entry.data.length;
+    const bytes = Buffer.byteLength(data);
+    const delta = bytes - entry.bytes;
     entry.data = data;
+    entry.bytes = bytes;
     this.dataBytes += delta;
     if (entry.returned) this.protectedBytes += delta;
   }
@@ -289,7 +295,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.shards[shardIndex(entry.key)].set(entry.key, entry);
     this.probation.push(entry);
     this.count++;
-    this.dataBytes += entry.data.length;
+    this.dataBytes += entry.bytes;
     this.evictOverflow(entry);
     this.startSweeping();
   }
@@ -300,7 +306,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     entry.returned = true;
     this.protectedSegment.push(entry);
     this.protectedCount++;
-    this.protectedBytes += entry.data.length;
+    this.protectedBytes += entry.bytes;
     this.demoteOverflow();
   }
 
@@ -315,7 +321,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
       this.protectedSegment.remove(oldest);
       oldest.returned = false;
       this.protectedCount--;
-      this.protectedBytes -= oldest.data.length;
+      this.protectedBytes -= oldest.bytes;
       this.probation.push(oldest);
     }
   }
