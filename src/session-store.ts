@@ -81,7 +81,8 @@ export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, c
     const localCache = nearCacheFromEnv(env);
     const { Redis } = await import('ioredis');
     // Fail fast while the server is away: the library answers 503 and recovers when it is back.
-    const client = new Redis(spec, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // commandTimeout (below the library's 3 s storeTimeout) gives up on a Redis that stalls.
+    const client = new Redis(spec, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2000 });
     connections.add(() => client.quit());
     await readyOrTimeout(client, 2000);
     // The store closes the subscriber connection it opens for the near-cache itself.
@@ -89,7 +90,8 @@ export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, c
   }
   if (/^postgres(ql)?:\/\//.test(spec)) {
     const { default: pg } = await import('pg');
-    const pool = new pg.Pool({ connectionString: spec, connectionTimeoutMillis: 2000 });
+    // Both below the library's 3 s storeTimeout, so a stalled database frees the pool's slots.
+    const pool = new pg.Pool({ connectionString: spec, connectionTimeoutMillis: 2000, query_timeout: 2000 });
     connections.add(() => pool.end());
     return new PostgresStore({ pool, createTable: true });
   }

@@ -11,6 +11,7 @@ export type { SessionModuleExtras } from './session.module-definition.js';
 export type { SessionCookieOptions, SessionModuleOptions } from './session-options.interface.js';
 export { SessionOptionsError } from './session-options.js';
 export { SessionInterceptor } from './request/session.interceptor.js';
+export { SessionMiddleware } from './request/session.middleware.js';
 export { Session } from './session.decorator.js';
 export type { SessionData, SessionKey, SessionValue } from './session/session.interface.js';
 export { SessionService } from './session.service.js';
@@ -46,3 +47,21 @@ export { SecurityDeniedFilter } from './security/security-denied.filter.js';
 export { CookieStore } from './stores/cookie/cookie.store.js';
 export type { CookieStoreOptions } from './stores/cookie/cookie.store.js';
 export { SessionAlreadyCommittedError, SessionTooLargeError } from './session.exceptions.js';
+// WebSockets: the session of a gateway's socket (socket.io and ws adapters).
+export { WsSessionService } from './websocket/ws-session.service.js';
+export type { WsHandshake } from './websocket/ws-session.service.js';
+export { WsSessionError } from './websocket/ws-session.exceptions.js';
+// Store deadline and start-up check (storeTimeout, failFast).
+export { SessionStoreCheckError } from './session.exceptions.js';
+export { SessionStoreTimeoutError } from './persistence/store-deadline.js';
+// Compatibility: an express-session-style req.session for Passport and the middleware around it.
+export { expressSession } from './compat/express-session.middleware.js';
+export type {
+  ExpressSession,
+  ExpressSessionApi,
+  ExpressSessionCallback,
+  ExpressSessionMiddleware,
+} from './compat/express-session.middleware.js';
+export type { CompatSessionCookie } from './compat/compat-loader.js';
+export { FastifyCompatSession, fastifySession } from './compat/fastify-session.plugin.js';
+export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, FastifySessionPlugin } from './compat/fastify-session.plugin.js';

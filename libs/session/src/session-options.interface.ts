@@ -88,4 +88,24 @@ export interface SessionModuleOptions {
   maxSessionBytes?: number | false;
   /** Cookie attributes. */
   cookie?: SessionCookieOptions;
+  /**
+   * Deadline of every store call, in milliseconds, enforced by the module for every store and
+   * adapter. A call that has not answered by then fails the request with a 503
+   * (`SessionStoreUnavailableException`), exactly as a refused connection does; its late
+   * answer is ignored. The store may still apply a late write: the request that made it has
+   * answered 503 and sent no cookie, so it reads as a failed attempt that took effect (a
+   * retry writes the same keys again; an update never recreates a destroyed session; a new
+   * session's record is never named by any cookie and expires by its TTL). Set the driver's
+   * own timeouts shorter (ioredis `commandTimeout`, pg `query_timeout` and
+   * `connectionTimeoutMillis`) so that connections are freed too. A whole number between 1
+   * and 2147483647. Default: `3000` (3 seconds).
+   */
+  storeTimeout?: number;
+  /**
+   * When the store's start-up check fails (unreachable, or the Postgres table missing),
+   * `true` makes `app.init()` / `app.listen()` reject with the check's sentence; `false` logs
+   * that sentence once at error level and keeps serving, requests that need the store
+   * answering 503 until it is there. Default: `false`.
+   */
+  failFast?: boolean;
 }

@@ -4,6 +4,7 @@ import {
   DEFAULT_COOKIE_NAME,
   DEFAULT_IDLE_TIMEOUT_SECONDS,
   DEFAULT_MAX_SESSION_BYTES,
+  DEFAULT_STORE_TIMEOUT_MS,
   SessionOptionsError,
   resolveSessionOptions,
 } from './session-options.js';
@@ -269,5 +270,34 @@ describe('resolveSessionOptions: refused options', () => {
   it('escapes the offending value so the message stays one line', () => {
     const error = optionError({ cookie: { name: 'a\r\nb' } });
     expect(error.message).toContain('"a\\r\\nb"');
+  });
+});
+
+describe('resolveSessionOptions: storeTimeout and failFast', () => {
+  it('defaults to a 3 s deadline and no fail-fast', () => {
+    expect(resolveSessionOptions()).toMatchObject({ storeTimeoutMs: DEFAULT_STORE_TIMEOUT_MS, failFast: false });
+    expect(DEFAULT_STORE_TIMEOUT_MS).toBe(3000);
+  });
+
+  it('keeps a valid deadline (in ms, as given) and failFast', () => {
+    expect(resolveSessionOptions({ storeTimeout: 250, failFast: true })).toMatchObject({ storeTimeoutMs: 250, failFast: true });
+    expect(resolveSessionOptions({ storeTimeout: 2_147_483_647 }).storeTimeoutMs).toBe(2_147_483_647);
+  });
+
+  it.each([
+    ['zero', 0],
+    ['negative', -5],
+    ['fractional', 1.5],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['longer than a timer can wait', 2_147_483_648],
+    ['a numeric string', '3000'],
+    ['null', null],
+  ])('refuses a storeTimeout that is %s', (_label, value) => {
+    expectOneSentence(optionError({ storeTimeout: value }), /storeTimeout must be a whole number of milliseconds between 1 and 2147483647/);
+  });
+
+  it('refuses a non-boolean failFast', () => {
+    expectOneSentence(optionError({ failFast: 'yes' }), /failFast must be true or false/);
   });
 });

@@ -13,6 +13,10 @@ export interface ResolvedSessionOptions {
   /** Share of the idle timeout below which a session is renewed; undefined when off. */
   renew: number | undefined;
   keepPublicCookie: boolean;
+  /** Deadline of every store call, in ms. */
+  storeTimeoutMs: number;
+  /** Whether a failed start-up check of the store stops `app.init()`. */
+  failFast: boolean;
   /** Signs and verifies cookie ids when a secret is configured. */
   signer: SessionIdSigner | undefined;
   /** Largest session a server-side store accepts, in bytes of JSON; undefined when off. */
@@ -31,6 +35,9 @@ export interface ResolvedSessionOptions {
 export const DEFAULT_COOKIE_NAME = 'session_id';
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 86_400;
 export const DEFAULT_ABSOLUTE_TIMEOUT_SECONDS = 604_800;
+export const DEFAULT_STORE_TIMEOUT_MS = 3000;
+/** Longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 /**
  * 64 KiB: sixteen times what the cookie store can carry, so any session that fits a cookie
  * fits with room to spare, while a session read on every request stays cheap to parse and an
@@ -56,6 +63,14 @@ function seconds(name: string, value: unknown, fallback: number): number {
     fail(`session ${name} must be a positive number of seconds (at least 1), got ${String(value)}`);
   }
   return Math.round(value * 1000);
+}
+
+function milliseconds(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
+    fail(`session ${name} must be a whole number of milliseconds between 1 and ${MAX_TIMER_MS}, got ${String(value)}`);
+  }
+  return value;
 }
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
@@ -132,6 +147,8 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     rolling,
     renew,
     keepPublicCookie: flag('keepPublicCookie', options.keepPublicCookie, false),
+    storeTimeoutMs: milliseconds('storeTimeout', options.storeTimeout, DEFAULT_STORE_TIMEOUT_MS),
+    failFast: flag('failFast', options.failFast, false),
     signer: options.secret === undefined ? undefined : new SessionIdSigner(options.secret),
     maxSessionBytes: maxSessionBytes === false ? undefined : maxSessionBytes,
     cookie: {

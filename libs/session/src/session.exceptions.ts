@@ -23,13 +23,18 @@ export class SessionsDisabledError extends Error {
   }
 }
 
-/** A session was asked for on a request that `SessionModule` never saw. */
+/**
+ * A session was asked for on something that is not an HTTP request `SessionModule` has seen:
+ * a session belongs to an HTTP request, and every request the module serves has one.
+ */
 export class MissingSessionError extends Error {
   override readonly name = 'MissingSessionError';
   constructor() {
     super(
-      'No session on this request: import SessionModule.forRoot() in the application module ' +
-        'and use the session from a Nest route handler, guard or interceptor.',
+      'No session here: a session belongs to an HTTP request, so pass the request itself (req in middleware, ' +
+        "context.switchToHttp().getRequest() in a guard, the GraphQL context's req) and import SessionModule.forRoot() " +
+        'in the application module; code with no HTTP request (a queue job, a microservice handler) can end a session ' +
+        'by id with SessionService.revoke(id).',
     );
   }
 }
@@ -76,4 +81,12 @@ export class SessionAlreadyCommittedError extends Error {
 /** Thrown at start-up for a bad option: one sentence that names the option and the fix. */
 export class SessionOptionsError extends Error {
   override readonly name = 'SessionOptionsError';
+}
+
+/**
+ * With `failFast: true`, the store's start-up check failed: `app.init()` rejects with this
+ * error, whose message names the store, its address and the fix.
+ */
+export class SessionStoreCheckError extends Error {
+  override readonly name = 'SessionStoreCheckError';
 }

@@ -1,10 +1,19 @@
-import { type DynamicModule, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type DynamicModule,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { platformResponsePrototype, releaseResponsePrototype, retainResponsePrototype } from './request/response-gate.js';
 import { SecurityDeniedFilter } from './security/security-denied.filter.js';
 import { SESSION_OPTIONS } from './session.constants.js';
 import { SessionInterceptor } from './request/session.interceptor.js';
 import { SessionManager } from './request/session.manager.js';
+import { SessionMiddleware } from './request/session.middleware.js';
+import { SessionStoreCheck } from './persistence/session-store.check.js';
 import {
   ConfigurableSessionModule,
   SESSION_ASYNC_OPTIONS_TYPE,
@@ -17,6 +26,7 @@ import { resolveSessionOptions } from './session-options.js';
 import { SessionService } from './session.service.js';
 import { MemoryStore } from './stores/memory/memory.store.js';
 import { SessionStore } from './stores/session.store.js';
+import { WsSessionService } from './websocket/ws-session.service.js';
 
 function isStore(value: unknown): value is SessionStore {
   if (value instanceof SessionStore) return true;
@@ -31,8 +41,9 @@ function isStore(value: unknown): value is SessionStore {
 
 /**
  * Server-side sessions. `SessionModule.forRoot(store, options)` in the application module
- * registers the cookie-issuing `SessionInterceptor` globally and provides `SessionService`
- * and the store (injectable as `SessionStore`). With no store, sessions live in a `MemoryStore`.
+ * gives every request its session from the first middleware on (`SessionMiddleware`), registers
+ * the cookie-issuing `SessionInterceptor` globally and provides `SessionService` and the store
+ * (injectable as `SessionStore`). With no store, sessions live in a `MemoryStore`.
  */
 @Module({
   providers: [
@@ -53,20 +64,33 @@ function isStore(value: unknown): value is SessionStore {
       inject: [SESSION_MODULE_OPTIONS],
     },
     SessionManager,
+    SessionMiddleware,
     SessionService,
+    WsSessionService,
+    // Checks the store once at boot (storeTimeout, failFast).
+    SessionStoreCheck,
     SessionInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor },
     // Renders SessionAuthGuard's denials (status, headers, body; 401 as JSON or text).
     { provide: APP_FILTER, useClass: SecurityDeniedFilter },
   ],
-  exports: [SessionService, SessionStore, SessionManager],
+  exports: [SessionService, SessionStore, SessionManager, WsSessionService],
 })
-export class SessionModule extends ConfigurableSessionModule implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SessionModule extends ConfigurableSessionModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
   /** The platform's response prototype (Express's) that this application uses while it runs. */
   private responsePrototype: object | undefined;
 
   constructor(private readonly adapterHost: HttpAdapterHost) {
     super();
+  }
+
+  /**
+   * Every path gets the session middleware. The module is global by default, and Nest runs a
+   * global module's middleware before any other module's, so the application's own middleware
+   * and guards find the session attached.
+   */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(SessionMiddleware).forRoutes('*');
   }
 
   onApplicationBootstrap(): void {

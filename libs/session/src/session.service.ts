@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
 import type { Session, SessionData, SessionValue } from './session/session.interface.js';
 import { SessionManager } from './request/session.manager.js';
+import { withDeadline } from './persistence/store-deadline.js';
 
 /**
  * Sessions for code that holds the request rather than a `@Session()` parameter: Nova's
@@ -42,10 +43,12 @@ export class SessionService {
 
   /**
    * Ends the session with this id wherever it is used (an admin action, a password change).
-   * A malformed id is ignored: it cannot name a session.
+   * A malformed id is ignored: it cannot name a session. A store that does not answer within
+   * `storeTimeout` rejects it with `SessionStoreTimeoutError`.
    */
   async revoke(sessionId: string): Promise<void> {
     if (!isWellFormedSessionId(sessionId)) return;
-    await this.sessions.store.destroy(sessionStoreKey(sessionId));
+    const key = sessionStoreKey(sessionId);
+    await withDeadline(() => this.sessions.store.destroy(key), this.sessions.options.storeTimeoutMs);
   }
 }

@@ -135,25 +135,39 @@ describe('StorePersistence', () => {
     expect(() => persistence.assertFits(unmeasured)).not.toThrow();
   });
 
-  it('turns every store failure into one logged SessionStoreUnavailableException', async () => {
-    const failing = new (class extends SessionStore {
-      get = () => Promise.reject(new Error('ECONNREFUSED get'));
-      write = () => Promise.reject(new Error('ECONNREFUSED write'));
-      touch = () => Promise.reject(new Error('ECONNREFUSED touch'));
-      destroy = () => Promise.reject(new Error('ECONNREFUSED destroy'));
-    })();
-    const { persistence, logger } = create(failing);
-    const change: SessionWrite = { mode: 'update', set: new Map(), delete: [], clear: false, createdAt: 0, ttl: 1 };
-    await expect(persistence.load('k')).rejects.toBeInstanceOf(SessionStoreUnavailableException);
-    await expect(persistence.write('k', change)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
-    await expect(persistence.touch('k', 1)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
-    await expect(persistence.remove('k')).rejects.toBeInstanceOf(SessionStoreUnavailableException);
-    expect(logger.error.mock.calls.map(([line]: unknown[]) => line)).toEqual([
-      'Session store load failed: ECONNREFUSED get',
-      'Session store write failed: ECONNREFUSED write',
-      'Session store touch failed: ECONNREFUSED touch',
-      'Session store destroy failed: ECONNREFUSED destroy',
-    ]);
+  it('turns every store failure into a SessionStoreUnavailableException, logged in aggregate', async () => {
+    vi.useFakeTimers();
+    try {
+      const failing = new (class extends SessionStore {
+        get = () => Promise.reject(new Error('ECONNREFUSED get'));
+        write = () => Promise.reject(new Error('ECONNREFUSED write'));
+        touch = () => Promise.reject(new Error('ECONNREFUSED touch'));
+        destroy = () => Promise.reject(new Error('ECONNREFUSED destroy'));
+      })();
+      const { persistence, logger } = create(failing);
+      const change: SessionWrite = { mode: 'update', set: new Map(), delete: [], clear: false, createdAt: 0, ttl: 1 };
+      const lines = (): unknown[] => logger.error.mock.calls.map(([line]: unknown[]) => line);
+      await expect(persistence.load('k')).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      await expect(persistence.write('k', change)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      await expect(persistence.load('k')).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      await expect(persistence.touch('k', 1)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      await expect(persistence.remove('k')).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      // The first failure at once; the others counted, reported once per interval.
+      expect(lines()).toEqual(['Session store load failed: ECONNREFUSED get (further failures are counted and reported every 10 s)']);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(lines()).toHaveLength(2);
+      expect(lines()[1]).toBe(
+        'Session store failed 4 more times in the last 10 s (write 1, load 1, touch 1, destroy 1); last: ECONNREFUSED destroy',
+      );
+      // A quiet interval ends the spell (and its timer); the next failure is logged at once.
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(vi.getTimerCount()).toBe(0);
+      await expect(persistence.load('k')).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      expect(lines()).toHaveLength(3);
+      expect(lines()[2]).toMatch(/^Session store load failed: ECONNREFUSED get/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -5,17 +5,23 @@ import { SessionStoreUnavailableException, SessionTooLargeError } from '../sessi
 import type { ResolvedSessionOptions } from '../session-options.js';
 import type { SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
+import { withDeadline } from './store-deadline.js';
+import { StoreFailureLog } from './store-failure.log.js';
 
 /**
  * Records in a server-side `SessionStore`, keyed by the SHA-256 of the id; the cookie carries
- * the id (signed when a secret is configured). Maps every store failure to one logged
- * `SessionStoreUnavailableException`, without the id or key in the log line. Internal.
+ * the id (signed when a secret is configured). Every store call runs under the `storeTimeout`
+ * deadline, so a store that stops answering fails like one that refuses the connection. Maps
+ * every store failure, the deadline included, to a `SessionStoreUnavailableException`, logged
+ * in aggregate (`StoreFailureLog`), without the id or key in the log line. Internal.
  */
 export class StorePersistence implements SessionPersistence {
   readonly cookieWithoutRecord = true;
   readonly cookieOnExtend: boolean;
   private readonly signer: SessionIdSigner | undefined;
   private readonly maxSessionBytes: number | undefined;
+  private readonly timeoutMs: number;
+  private readonly failures: StoreFailureLog;
 
   constructor(
     private readonly store: SessionStore,
@@ -24,6 +30,8 @@ export class StorePersistence implements SessionPersistence {
   ) {
     this.signer = options.signer;
     this.maxSessionBytes = options.maxSessionBytes;
+    this.timeoutMs = options.storeTimeoutMs;
+    this.failures = new StoreFailureLog(logger);
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
     // promises a fresh cookie) has to follow the store's.
     this.cookieOnExtend = options.cookie.persistent || options.renew !== undefined;
@@ -46,7 +54,7 @@ export class StorePersistence implements SessionPersistence {
 
   async load(key: string): Promise<StoredSession | undefined> {
     try {
-      return await this.store.get(key);
+      return await withDeadline(() => this.store.get(key), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('load', error);
     }
@@ -54,7 +62,7 @@ export class StorePersistence implements SessionPersistence {
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
     try {
-      return await this.store.write(key, change);
+      return await withDeadline(() => this.store.write(key, change), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('write', error);
     }
@@ -62,7 +70,7 @@ export class StorePersistence implements SessionPersistence {
 
   async touch(key: string, ttl: number): Promise<boolean> {
     try {
-      return await this.store.touch(key, ttl);
+      return await withDeadline(() => this.store.touch(key, ttl), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('touch', error);
     }
@@ -70,7 +78,7 @@ export class StorePersistence implements SessionPersistence {
 
   async remove(key: string): Promise<boolean | void> {
     try {
-      return await this.store.destroy(key);
+      return await withDeadline(() => this.store.destroy(key), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('destroy', error);
     }
@@ -99,7 +107,7 @@ export class StorePersistence implements SessionPersistence {
 
   private unavailable(operation: string, error: unknown): SessionStoreUnavailableException {
     const reason = error instanceof Error ? error.message : String(error);
-    this.logger.error(`Session store ${operation} failed: ${reason}`);
+    this.failures.record(operation, reason);
     return new SessionStoreUnavailableException({ cause: error });
   }
 }

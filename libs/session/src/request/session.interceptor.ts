@@ -1,7 +1,8 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import type { HttpRequestLike, HttpResponseLike } from './http-adapter.js';
+import { httpPairOf } from './execution-context.js';
 import { SessionManager } from './session.manager.js';
+import { rememberSocketIoHandshake } from '../websocket/socket-handshake.js';
 
 /**
  * Nova's stream handler as a Nest interceptor (registered globally by `SessionModule`): it
@@ -16,10 +17,10 @@ export class SessionInterceptor implements NestInterceptor {
   constructor(protected readonly sessions: SessionManager) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() === 'http') {
-      const http = context.switchToHttp();
-      this.sessions.attach(http.getRequest<HttpRequestLike>(), http.getResponse<HttpResponseLike>());
-    }
+    const http = httpPairOf(context);
+    if (http !== undefined) this.sessions.attach(http.request, http.response);
+    // A gateway message: remember a socket.io handshake, so `@Session()` can reach it.
+    else if (context.getType() === 'ws') rememberSocketIoHandshake(this.sessions, context.switchToWs().getClient());
     return next.handle();
   }
 }

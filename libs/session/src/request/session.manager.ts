@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { parseCookie } from 'cookie';
 import { SessionCookieWriter } from '../cookie/session-cookie.js';
@@ -6,6 +6,7 @@ import { createSessionPersistence } from '../persistence/session-persistence.fac
 import type { IncomingSession, SessionPersistence } from '../persistence/session-persistence.js';
 import { type HttpRequestLike, type HttpResponseLike, isSecureRequest, rawResponse } from './http-adapter.js';
 import { gateResponse } from './response-gate.js';
+import { CookieTransportWarnings } from './cookie-transport.warnings.js';
 import { SESSION_HANDLE, SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from '../session.constants.js';
 import { MissingSessionError, SessionsDisabledError } from '../session.exceptions.js';
 import { SessionHandle } from '../session/session.handle.js';
@@ -13,7 +14,34 @@ import type { Session } from '../session/session.interface.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { SessionStore } from '../stores/session.store.js';
 
-type RequestWithSession = HttpRequestLike & { [SESSION_HANDLE]?: Session };
+/** Set on the raw request next to the handle: its route-time hook. */
+const SESSION_ROUTED = Symbol('novanest:session-routed');
+
+/** What the module hangs on the raw Node request: the handle, and the route-time hook below. */
+interface SessionCarrier {
+  [SESSION_HANDLE]?: Session;
+  /** Called when a route's guard or interceptor reaches the request (see `attach`). */
+  [SESSION_ROUTED]?: (request: HttpRequestLike) => void;
+}
+
+/**
+ * The raw Node request underneath a platform's request: Express's request is one itself,
+ * Fastify's keeps it in `raw`. The handle lives there, so middleware (which sees the raw request
+ * on Fastify), guards and resolvers (which see Fastify's wrapper) all find the same one.
+ */
+function carrierOf(request: object): SessionCarrier {
+  const raw = (request as { raw?: unknown }).raw;
+  if (typeof raw === 'object' && raw !== null && !(request instanceof IncomingMessage)) return raw as SessionCarrier;
+  return request as SessionCarrier;
+}
+
+/**
+ * The session the module gave this request (an Express or Fastify request, or the raw Node
+ * one), or `undefined` when the module has not seen it.
+ */
+export function findSession(request: object): Session | undefined {
+  return carrierOf(request)[SESSION_HANDLE];
+}
 
 function disabled(): never {
   throw new SessionsDisabledError();
@@ -60,6 +88,8 @@ export class SessionManager {
   readonly options: ResolvedSessionOptions;
   /** @internal */
   readonly store: SessionStore;
+  /** @internal Warns once about Secure cookies that browsers drop or that go out without Secure. */
+  readonly transportWarnings: CookieTransportWarnings;
 
   /** @internal */
   constructor(@Inject(SESSION_OPTIONS) options: ResolvedSessionOptions, store: SessionStore) {
@@ -67,57 +97,81 @@ export class SessionManager {
     this.store = store;
     this.cookies = new SessionCookieWriter(options);
     this.persistence = createSessionPersistence(store, options, this.cookies, this.logger);
+    this.transportWarnings = new CookieTransportWarnings(options.cookie.secure, this.logger);
   }
 
-  /** @internal The request's session, created (without store I/O) on the first call. */
-  attach(request: HttpRequestLike, response: HttpResponseLike): Session {
-    const carrier = request as RequestWithSession;
+  /**
+   * @internal The request's session, created (without store I/O) on the first call, whoever
+   * makes it: the module's middleware, an application's middleware or guard, the interceptor.
+   *
+   * A visitor whose cookie is valid and current needs no Set-Cookie unless the session is used,
+   * so its response is gated only from the first use. Every other visitor gets (or renews) a
+   * cookie on any response from a route: `routed` says the request reached one (a guard or the
+   * interceptor is running), which gates the response now. The middleware attaches with
+   * `routed: false`, so a path that no route serves (a 404 from the platform) sends no cookie
+   * unless something used the session.
+   */
+  attach(request: HttpRequestLike, response: HttpResponseLike, routed = true): Session {
+    const carrier = carrierOf(request);
     const existing = carrier[SESSION_HANDLE];
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (routed) carrier[SESSION_ROUTED]?.(request);
+      return existing;
+    }
     if (!this.options.enabled) {
       carrier[SESSION_HANDLE] = DISABLED_SESSION;
       return DISABLED_SESSION;
     }
     const incoming = this.readIncoming(request);
     const raw = rawResponse(response);
-    // A visitor whose cookie is valid and current needs no Set-Cookie unless the session is
-    // used, so its response is only gated from the first use; every other visitor gets (or
-    // renews) a cookie, so the gate goes on at once.
-    const lazy = incoming !== undefined && !incoming.stale;
-    const handle = new SessionHandle(
-      this,
-      incoming,
-      () => isSecureRequest(request),
-      lazy ? (used) => this.gateFromFirstUse(raw, used) : undefined,
-    );
+    // Fastify's middleware sees the raw request, which knows nothing of trust proxy: the
+    // platform's request replaces it once a guard or the interceptor passes it in.
+    let platformRequest = request;
+    let gated = false;
+    const gate = (handle: SessionHandle): void => {
+      if (gated) return;
+      gated = true;
+      // First used after the response left: reads still work, changes are refused.
+      if (raw.headersSent || raw.writableEnded) handle.discard();
+      else gateResponse(raw, handle);
+    };
+    const handle = new SessionHandle(this, incoming, () => isSecureRequest(platformRequest), gate);
+    const needsCookie = incoming === undefined || incoming.stale;
+    const onRouted = (seen: HttpRequestLike): void => {
+      if (seen !== platformRequest && 'protocol' in seen) platformRequest = seen;
+      // Only the platform's request knows about trust proxy (Fastify's raw one does not).
+      if (this.transportWarnings.pending && 'protocol' in platformRequest) this.transportWarnings.check(platformRequest);
+      if (needsCookie) gate(handle);
+    };
     carrier[SESSION_HANDLE] = handle;
-    if (!lazy) gateResponse(raw, handle);
+    carrier[SESSION_ROUTED] = onRouted;
+    if (routed) onRouted(request);
     return handle;
   }
 
-  private gateFromFirstUse(raw: ServerResponse, handle: SessionHandle): void {
-    // First used after the response left: reads still work, changes are refused.
-    if (raw.headersSent || raw.writableEnded) handle.discard();
-    else gateResponse(raw, handle);
-  }
-
-  /** @internal The request's session; throws `MissingSessionError` when the module never saw the request. */
+  /**
+   * @internal The request's session. A request the module's middleware has not reached yet
+   * (Express middleware the app registered with `app.use`) gets it through the response Express
+   * links to it; `MissingSessionError` is left for objects that are no HTTP request the module saw.
+   */
   sessionOf(request: object): Session {
-    const handle = (request as RequestWithSession)[SESSION_HANDLE];
-    if (handle === undefined) {
-      if (!this.options.enabled) throw new SessionsDisabledError();
-      throw new MissingSessionError();
+    const handle = findSession(request);
+    if (handle !== undefined) return handle;
+    if (!this.options.enabled) throw new SessionsDisabledError();
+    const response = (request as { res?: unknown }).res;
+    if (response instanceof ServerResponse && request instanceof IncomingMessage) {
+      return this.attach(request as HttpRequestLike, response, false);
     }
-    return handle;
+    throw new MissingSessionError();
   }
 
   /**
    * The session the request cookie names, as the persistence decodes it: an id (verified when
    * ids are signed), or with the cookie store the opened session. Anything else counts as no
    * cookie: a client fault, not an error, so the request goes on with a fresh session and a
-   * debug line.
+   * debug line. @internal Gateways decode a socket's handshake cookie with it too.
    */
-  private readIncoming(request: HttpRequestLike): IncomingSession | undefined {
+  readIncoming(request: HttpRequestLike): IncomingSession | undefined {
     const header = request.headers.cookie;
     const name = this.options.cookie.name;
     if (header === undefined || !header.includes(name)) return undefined;

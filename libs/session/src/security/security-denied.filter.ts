@@ -3,6 +3,8 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingHttpHeaders } from 'node:http';
 import { acceptsJson } from './accepts-json.js';
 import { SecurityDeniedException, SecurityRedirectException } from './security.exceptions.js';
+import { sendToClient } from '../websocket/socket-client.js';
+import { wsDenialPayload } from '../websocket/ws-denial.js';
 
 interface RenderedBody {
   contentType: string;
@@ -21,6 +23,8 @@ export class SecurityDeniedFilter implements ExceptionFilter<SecurityDeniedExcep
   constructor(protected readonly adapterHost: HttpAdapterHost) {}
 
   catch(exception: SecurityDeniedException, host: ArgumentsHost): void {
+    // Used on a gateway: no HTTP response to write, the client gets an `exception` message.
+    if (host.getType() === 'ws') return sendToClient(host.switchToWs().getClient(), 'exception', wsDenialPayload(exception));
     const adapter = this.adapterHost.httpAdapter;
     const http = host.switchToHttp();
     const request = http.getRequest<{ headers: IncomingHttpHeaders }>();

@@ -86,7 +86,7 @@ describe('SessionAuthGuard', () => {
   it('passes a route without @Security and never touches the session', async () => {
     const req = request();
     await expect(guard.canActivate(contextFor(route(undefined, undefined), req))).resolves.toBe(true);
-    expect(() => sessions.sessionOf(req)).toThrow(/No session on this request/);
+    expect(() => sessions.sessionOf(req)).toThrow(/No session here: a session belongs to an HTTP request/);
   });
 
   it('warns once per route that a route without @Security is public, never for @Security(false)', async () => {

@@ -8,7 +8,8 @@ import {
   Scope,
 } from '@nestjs/common';
 import { ContextIdFactory, ModuleRef, Reflector } from '@nestjs/core';
-import type { HttpRequestLike, HttpResponseLike } from '../request/http-adapter.js';
+import { httpPairOf } from '../request/execution-context.js';
+import type { HttpRequestLike } from '../request/http-adapter.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { Session } from '../session/session.interface.js';
 import { SessionManager, isLiveSession } from '../request/session.manager.js';
@@ -18,6 +19,8 @@ import { SecurityDeniedException, SessionUnauthorizedException } from './securit
 import type { AuthDataObject, SecurityCheck, SecurityCheckType, SecurityContext, SecuritySetting } from './security.interface.js';
 import { isPlainObject } from '../session/session-value.js';
 import { type ParamSources, collectSecurityParams } from './security-params.js';
+import { handshakeOf, messageSessionOf, setMessageAuthData } from '../websocket/socket-handshake.js';
+import { toWsException } from '../websocket/ws-denial.js';
 
 type GuardedRequest = HttpRequestLike & ParamSources & { [AUTH_DATA]?: AuthDataObject };
 
@@ -89,13 +92,14 @@ export class SessionAuthGuard implements CanActivate {
       return true;
     }
     if (setting === false) return true;
-    if (context.getType() !== 'http') {
+    if (context.getType() === 'ws') return this.canActivateMessage(setting, context);
+    const http = httpPairOf(context);
+    if (http === undefined) {
       this.logger.warn('@Security is only supported on HTTP routes; denying a non-HTTP call');
       return false;
     }
-    const http = context.switchToHttp();
-    const request = http.getRequest<GuardedRequest>();
-    const session = this.sessions.attach(request, http.getResponse<HttpResponseLike>());
+    const request = http.request as GuardedRequest;
+    const session = this.sessions.attach(request, http.response);
     const securityContext: SecurityContext = {
       request,
       session,
@@ -113,6 +117,27 @@ export class SessionAuthGuard implements CanActivate {
       throw verdict.denial;
     }
     if (verdict.authData !== undefined) request[AUTH_DATA] = verdict.authData;
+    return true;
+  }
+
+  /**
+   * A WebSocket gateway's message: the security function gets the handshake request, a fresh
+   * handle on the socket's session and the message body as `params`. A denial is thrown as a
+   * `WsException` carrying `{ status: 'error', statusCode, message }`, which Nest sends to the
+   * client as an `exception` message; the handler does not run.
+   */
+  protected async canActivateMessage(setting: Exclude<SecuritySetting, false>, context: ExecutionContext): Promise<boolean> {
+    let verdict: Verdict;
+    try {
+      const session = messageSessionOf(context, this.sessions);
+      const request = handshakeOf(context.switchToWs().getClient()).request as GuardedRequest;
+      const params = collectSecurityParams({ body: context.switchToWs().getData() });
+      verdict = this.interpret(await this.runSecurity(setting, { request, session, params }, request), context);
+    } catch (error) {
+      verdict = { pass: false, denial: this.failure(error, context) };
+    }
+    if (!verdict.pass) throw await toWsException(verdict.denial);
+    setMessageAuthData(context, verdict.authData);
     return true;
   }
 

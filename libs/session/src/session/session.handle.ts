@@ -85,6 +85,11 @@ export class SessionHandle implements Session, PersistedSession {
   private writing: Promise<void> | undefined;
   private finalizing: Promise<void> | undefined;
   private outcome: Outcome = 'open';
+  /**
+   * @internal Runs before every commit and `save()`, while changes are still accepted: a copy of
+   * the data kept elsewhere (the express-session-compatible `req.session`) stages what changed.
+   */
+  beforeCommit: (() => void) | undefined;
 
   constructor(
     private readonly deps: SessionHandleDeps,
@@ -138,6 +143,27 @@ export class SessionHandle implements Session, PersistedSession {
     // Validate and copy before any I/O: a refused value leaves nothing staged.
     const copy = cloneSessionValue(key, value);
     if (!(await this.loadedUnchanged())) return;
+    this.stageCopy(key, copy);
+  }
+
+  /**
+   * @internal Stages a change at once, without awaiting: only for a session already loaded, from
+   * a `beforeCommit` hook (the express-session-compatible `req.session` stages what changed in
+   * it that way). `undefined` removes the key. A refused value throws and leaves nothing staged.
+   */
+  stageNow(key: string, value: unknown): void {
+    assertUserKey(key);
+    this.assertOpen();
+    if (value === undefined) {
+      this.size.delete(key, this.values.has(key), this.values.get(key));
+      this.values.delete(key);
+      this.staged.set(key, REMOVED);
+      return;
+    }
+    this.stageCopy(key, cloneSessionValue(key, value));
+  }
+
+  private stageCopy(key: string, copy: unknown): void {
     const had = this.values.has(key);
     const previous = this.values.get(key);
     const previousStaged = this.staged.get(key);
@@ -255,6 +281,7 @@ export class SessionHandle implements Session, PersistedSession {
   async save(): Promise<void> {
     this.use();
     this.assertOpen();
+    this.beforeCommit?.();
     return this.serially(() => this.flush());
   }
 
@@ -263,6 +290,7 @@ export class SessionHandle implements Session, PersistedSession {
    * Idempotent; a store failure rejects with `SessionStoreUnavailableException`.
    */
   finalize(status: number): Promise<void> {
+    if (this.finalizing === undefined && status < 500) this.beforeCommit?.();
     this.finalizing ??= this.runFinalize(status);
     return this.finalizing;
   }
@@ -274,6 +302,7 @@ export class SessionHandle implements Session, PersistedSession {
    */
   settleIfIdle(status: number): boolean {
     if (this.finalizing !== undefined) return this.isSettled;
+    if (status < 500) this.beforeCommit?.();
     // No load in flight (a finished one leaves `loading` set and `loaded` true), nothing staged
     // or doomed, and no expiry to extend.
     const idle =

@@ -60,4 +60,15 @@ export abstract class SessionStore {
    * resolves nothing. `regenerate()` relies on the answer to notice a concurrent logout.
    */
   abstract destroy(key: string): Promise<boolean | void>;
+
+  /**
+   * Optional start-up check, run once when the application boots: resolves when the store can
+   * serve sessions, and otherwise rejects with one sentence that names the store, where it
+   * looked (host and port, never credentials) and what to do, e.g.
+   * `RedisStore: Redis at 127.0.0.1:6379 did not answer PING (connect ECONNREFUSED 127.0.0.1:6379): start Redis there or point the ioredis client at the right host and port`.
+   * The module logs that sentence (or, with `failFast: true`, rejects `app.init()` with it).
+   * Settle within `timeoutMs` (the `storeTimeout` option); the module gives up at that deadline
+   * in any case. A store without `check` is not checked.
+   */
+  check?(timeoutMs: number): Promise<void>;
 }

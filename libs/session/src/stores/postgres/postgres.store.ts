@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
+import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { isPlainObject, parseStoredValue } from '../../session/session-value.js';
 import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
@@ -99,6 +100,21 @@ function assertJsonbSafe(json: string): void {
       'PostgresStore cannot store a session key or value containing U+0000 or an unpaired surrogate ' +
         '(PostgreSQL jsonb refuses them); nothing was written',
     );
+  }
+}
+
+/**
+ * Where the pool connects, for log lines: host, port and database as pg resolves them from its
+ * options and the PG* environment variables (an unconnected client does that), never the user
+ * or password.
+ */
+function poolAddress(pool: Pool): string {
+  try {
+    const PoolClient = (pool as Pool & { Client: new (options: unknown) => { host?: string; port?: number; database?: string } }).Client;
+    const { host, port, database } = new PoolClient((pool as Pool & { options: unknown }).options);
+    return `${host ?? 'localhost'}:${port ?? 5432}${database ? `/${database}` : ''}`;
+  } catch {
+    return 'the address the pool was given';
   }
 }
 
@@ -241,6 +257,41 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
   async destroy(key: string): Promise<boolean> {
     const result = await this.query(this.sql.destroy, [key]);
     return result.rows.some((row: { live?: unknown }) => row.live === true);
+  }
+
+  /**
+   * Start-up check, within `timeoutMs`: the database answers and the table exists (created
+   * first when `createTable` is on). Rejects with a sentence that names the table, the
+   * database's address (never the user or password) and the fix.
+   */
+  override async check(timeoutMs: number): Promise<void> {
+    const table = this.tableParts.map(quote).join('.');
+    let found: boolean;
+    try {
+      found = await withDeadline(async () => {
+        await this.ensureReady();
+        const result = await this.pool.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [table]);
+        return result.rows[0]?.found === true;
+      }, timeoutMs);
+    } catch (error) {
+      const reason =
+        error instanceof SessionStoreTimeoutError
+          ? `no answer within ${timeoutMs} ms`
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      throw new Error(
+        `PostgresStore: PostgreSQL at ${poolAddress(this.pool)} did not answer (${reason}): ` +
+          'start it there or point the pg Pool at the right host, port and database',
+        { cause: error },
+      );
+    }
+    if (!found) {
+      throw new Error(
+        `PostgresStore: table ${table} does not exist in PostgreSQL at ${poolAddress(this.pool)}: ` +
+          'run @novanest/session/postgres.schema.sql with your migrations, or pass createTable: true',
+      );
+    }
   }
 
   /** Deletes every expired row now; resolves with how many went. */

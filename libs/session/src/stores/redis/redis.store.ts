@@ -14,6 +14,7 @@ import {
   type SessionScript,
   TOUCH_PUBLISH,
 } from './redis.scripts.js';
+import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
 import { type CacheTicket, RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
 import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
@@ -56,6 +57,33 @@ interface LoadedSession {
 /** Lets I/O callbacks already due (an invalidation that reached this process) run first. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** An ioredis startup node (`6379`, `'host:port'`, a URL, or `{ host, port }`) as `host:port`, without credentials. */
+function nodeAddress(node: unknown): string {
+  if (typeof node === 'number') return `127.0.0.1:${node}`;
+  if (typeof node === 'string') {
+    if (!node.includes('://')) return node;
+    try {
+      const url = new URL(node);
+      return `${url.hostname}:${url.port || 6379}`;
+    } catch {
+      return '(an unparsable URL)';
+    }
+  }
+  const { host = '127.0.0.1', port = 6379 } = (node ?? {}) as { host?: string; port?: number };
+  return `${host}:${port}`;
+}
+
+/** Where the client connects, for log lines: host and port (or socket path), never credentials. */
+function clientAddress(client: Redis | Cluster): string {
+  if (client.isCluster) {
+    // ioredis keeps the seed nodes as given, in a member its types mark private.
+    const nodes = (client as unknown as { startupNodes?: unknown[] }).startupNodes ?? [];
+    return nodes.map(nodeAddress).join(', ');
+  }
+  const { host, port, path } = (client as Redis).options;
+  return path ? path : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
 }
 
 function asText(value: unknown): string {
@@ -166,6 +194,58 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
       async (invalidation) => Number(await this.run(DESTROY_PUBLISH, key, invalidation)) > 0,
       (ticket) => cache.forget(ticket),
     );
+  }
+
+  /**
+   * Start-up check: waits for the client's connection (connecting it when it was created with
+   * `lazyConnect`), then one PING, all within `timeoutMs`. Rejects with a sentence that names
+   * the address the client connects to (never its credentials), the client's connection error,
+   * and the fix.
+   */
+  override async check(timeoutMs: number): Promise<void> {
+    const client = this.client;
+    let connectionError: Error | undefined;
+    let settle: ((error?: Error) => void) | undefined;
+    // Listening only while the check runs, and never replacing the app's own listeners: the
+    // connection error says more than a refused PING ("Stream isn't writeable ...").
+    const onError = (error: Error): void => {
+      connectionError = error;
+      settle?.(error);
+    };
+    const onReady = (): void => settle?.();
+    client.on('error', onError);
+    client.on('ready', onReady);
+    try {
+      await withDeadline(async () => {
+        if (client.status !== 'ready') {
+          const connected = new Promise<void>((resolve, reject) => {
+            settle = (error) => (error === undefined ? resolve() : reject(error));
+          });
+          if (client.status === 'wait') client.connect().catch(() => undefined);
+          await connected;
+        }
+        await client.ping();
+      }, timeoutMs);
+    } catch (error) {
+      throw new Error(this.unreachable(timeoutMs, error, connectionError), { cause: error });
+    } finally {
+      client.off('error', onError);
+      client.off('ready', onReady);
+    }
+  }
+
+  /** The start-up check's sentence for a client that did not answer. */
+  private unreachable(timeoutMs: number, error: unknown, connectionError: Error | undefined): string {
+    const cluster = this.client.isCluster;
+    const where = `${cluster ? 'Redis Cluster' : 'Redis'} at ${clientAddress(this.client)}`;
+    let failure = 'did not answer PING';
+    if (error instanceof SessionStoreTimeoutError) failure += ` within ${timeoutMs} ms`;
+    const cause = connectionError ?? (error instanceof SessionStoreTimeoutError ? undefined : error);
+    if (cause !== undefined) failure += ` (${cause instanceof Error ? cause.message : String(cause)})`;
+    const fix = cluster
+      ? 'start the cluster nodes or give the ioredis Cluster reachable seed nodes'
+      : 'start Redis there or point the ioredis client at the right host and port';
+    return `RedisStore: ${where} ${failure}: ${fix}`;
   }
 
   /** Closes the near-cache's subscriber (or unsubscribes one that was passed in). Never the client. */
