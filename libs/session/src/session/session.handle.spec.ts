@@ -545,6 +545,21 @@ describe('SessionHandle', () => {
       expect(await storedData(env, browser.id!)).toEqual({ a: 'x'.repeat(30), b: 1 });
     });
 
+    it('holds stageNow (how the express-session-compatible req.session stages) to the limit; its removals make room', async () => {
+      const env = setup({ maxSessionBytes: 100 }, memory());
+      const browser = new Browser(env);
+      const value = 'v'.repeat(40); // "kN":"vvv…", = 47 bytes
+      await browser.request((s) => s.set('k1', value)); // 48 bytes
+      await browser.request(async (s) => {
+        await s.load();
+        s.stageNow('k2', value); // 95
+        expect(() => s.stageNow('k3', value)).toThrow(SessionTooLargeError); // 142
+        s.stageNow('k1', undefined); // 48
+        s.stageNow('k3', value); // 95
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ k2: value, k3: value });
+    });
+
     it('with maxSessionBytes: false, accepts a session of any size', async () => {
       const env = setup({ maxSessionBytes: false }, memory());
       const browser = new Browser(env);
