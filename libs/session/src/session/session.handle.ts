@@ -290,7 +290,6 @@ export class SessionHandle implements Session, PersistedSession {
    * Idempotent; a store failure rejects with `SessionStoreUnavailableException`.
    */
   finalize(status: number): Promise<void> {
-    if (this.finalizing === undefined && status < 500) this.beforeCommit?.();
     this.finalizing ??= this.runFinalize(status);
     return this.finalizing;
   }
@@ -302,7 +301,14 @@ export class SessionHandle implements Session, PersistedSession {
    */
   settleIfIdle(status: number): boolean {
     if (this.finalizing !== undefined) return this.isSettled;
-    if (status < 500) this.beforeCommit?.();
+    if (status < 500) {
+      try {
+        this.beforeCommit?.();
+      } catch {
+        // Not idle: `finalize` runs the hook again and fails the commit with its error.
+        return false;
+      }
+    }
     // No load in flight (a finished one leaves `loading` set and `loaded` true), nothing staged
     // or doomed, and no expiry to extend.
     const idle =
@@ -391,6 +397,8 @@ export class SessionHandle implements Session, PersistedSession {
       return;
     }
     try {
+      // Runs before the first await, so the changes it stages are still accepted.
+      this.beforeCommit?.();
       await this.serially(() => this.flush());
       this.outcome = 'committed';
     } catch (error) {
