@@ -21,6 +21,11 @@ export interface PersistedSession {
    * flash messages for the next request; a new session's expiry as its first write would set it.
    */
   snapshot(now: number): SealedSession;
+  /**
+   * The session's data (values and flash messages for the next request) as one JSON object,
+   * in UTF-8 bytes. Kept per key, so asking after each change costs that change's size.
+   */
+  dataBytes(): number;
 }
 
 /**
@@ -60,7 +65,7 @@ export interface SessionPersistence {
   touch(key: string, ttl: number): Promise<boolean>;
   /** Removes the record: `true` removed, `false` there was none, nothing when it cannot tell. */
   remove(key: string): Promise<boolean | void>;
-  /** Throws `SessionTooLargeError` when the session no longer fits its cookie. */
+  /** Throws `SessionTooLargeError` when the session no longer fits its cookie or the store's limit. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */
   cookieValue(session: PersistedSession): string;

@@ -7,6 +7,7 @@ import type { RegenerateOptions, Session, SessionData, SessionValue } from './se
 import { SessionAlreadyCommittedError, SessionValueError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
+import { jsonEntryBytes, jsonObjectBytes, SessionSizeTally } from './session-size.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
 import type { StoredSession } from '../stores/session.store.js';
 import { isCsrfSecret, newCsrfSecret } from '../security/csrf-token.js';
@@ -73,6 +74,8 @@ export class SessionHandle implements Session, PersistedSession {
   private values = new Map<string, unknown>();
   /** `values` as loaded, kept at the first change, so a denial can commit a flash alone. */
   private loadedValues: Map<string, unknown> | undefined;
+  /** The JSON size of `values`, kept per key once a size limit asks for it. */
+  private readonly size = new SessionSizeTally();
   private staged = new Map<string, Staged>();
   private clearStaged = false;
   private createdAt: number;
@@ -172,6 +175,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.assertOpen();
     if (value === undefined) {
       this.keepLoadedValues();
+      this.size.delete(key, this.values.has(key), this.values.get(key));
       this.values.delete(key);
       this.staged.set(key, REMOVED);
       return;
@@ -185,13 +189,19 @@ export class SessionHandle implements Session, PersistedSession {
     const previous = this.values.get(key);
     const previousStaged = this.staged.get(key);
     this.values.set(key, copy);
+    this.size.set(key, copy, had, previous);
     this.staged.set(key, copy);
     try {
       this.persistence.assertFits(this);
     } catch (error) {
       // Refused, never truncated: the session stays as it was before this call.
-      if (had) this.values.set(key, previous);
-      else this.values.delete(key);
+      if (had) {
+        this.values.set(key, previous);
+        this.size.set(key, previous, true, copy);
+      } else {
+        this.values.delete(key);
+        this.size.delete(key, true, copy);
+      }
       if (previousStaged === undefined) this.staged.delete(key);
       else this.staged.set(key, previousStaged);
       throw error;
@@ -204,6 +214,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
     this.keepLoadedValues();
+    this.size.delete(key, this.values.has(key), this.values.get(key));
     this.values.delete(key);
     this.staged.set(key, REMOVED);
   }
@@ -223,6 +234,7 @@ export class SessionHandle implements Session, PersistedSession {
     if (!(await this.loadedUnchanged())) return;
     this.keepLoadedValues();
     this.values.clear();
+    this.size.clear();
     this.staged.clear();
     this.clearStaged = true;
     // Flash messages for the next request survive a clear: they are not session data.
@@ -302,7 +314,10 @@ export class SessionHandle implements Session, PersistedSession {
       this.discard();
       return false;
     }
-    if (this.loadedValues !== undefined) this.values = this.loadedValues;
+    if (this.loadedValues !== undefined) {
+      this.values = this.loadedValues;
+      this.size.forget();
+    }
     this.loadedValues = undefined;
     // A flash read in this request is spent all the same: the new one takes its place.
     this.resetStaged();
@@ -363,7 +378,6 @@ export class SessionHandle implements Session, PersistedSession {
    * Idempotent; a store failure rejects with `SessionStoreUnavailableException`.
    */
   finalize(status: number): Promise<void> {
-    if (this.finalizing === undefined && status < 500) this.beforeCommit?.();
     this.finalizing ??= this.runFinalize(status);
     return this.finalizing;
   }
@@ -375,7 +389,14 @@ export class SessionHandle implements Session, PersistedSession {
    */
   settleIfIdle(status: number): boolean {
     if (this.finalizing !== undefined) return this.isSettled;
-    if (status < 500) this.beforeCommit?.();
+    if (status < 500) {
+      try {
+        this.beforeCommit?.();
+      } catch {
+        // Not idle: `finalize` runs the hook again and fails the commit with its error.
+        return false;
+      }
+    }
     // No load in flight (a finished one leaves `loading` set and `loaded` true), nothing staged
     // or doomed, and no expiry to extend.
     const idle =
@@ -425,6 +446,17 @@ export class SessionHandle implements Session, PersistedSession {
     return { id: this.currentId, createdAt: this.createdAt, expiresAt, data };
   }
 
+  /** The session's data as one JSON object, in UTF-8 bytes; see `PersistedSession.dataBytes`. */
+  dataBytes(): number {
+    let entries = this.values.size;
+    let bytes = this.size.entryBytes(this.values);
+    if (this.outgoingFlash !== undefined) {
+      entries++;
+      bytes += jsonEntryBytes(FLASH_KEY, this.outgoingFlash);
+    }
+    return jsonObjectBytes(entries, bytes);
+  }
+
   private use(): void {
     if (this.used) return;
     this.used = true;
@@ -453,6 +485,8 @@ export class SessionHandle implements Session, PersistedSession {
       return;
     }
     try {
+      // Runs before the first await, so the changes it stages are still accepted.
+      this.beforeCommit?.();
       await this.serially(() => this.flush());
       this.outcome = 'committed';
     } catch (error) {
@@ -472,6 +506,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.loading = undefined;
     this.values = new Map();
     this.loadedValues = undefined;
+    this.size.forget();
     this.staged = new Map();
     this.clearStaged = false;
     this.outgoingFlash = undefined;
@@ -546,12 +581,14 @@ export class SessionHandle implements Session, PersistedSession {
 
   private adopt(record: StoredSession): void {
     this.values = record.data;
+    this.size.loaded(record.data.size, record.jsonBytes);
     this.exists = true;
     this.trusted = true;
     this.createdAt = record.createdAt;
     this.expiresAt = record.expiresAt;
     if (this.values.has(FLASH_KEY)) {
       const flash = this.values.get(FLASH_KEY);
+      this.size.delete(FLASH_KEY, true, flash);
       this.values.delete(FLASH_KEY);
       this.incomingFlash = isPlainObject(flash) ? flash : {};
       // Shown once: gone after this request unless it leaves new messages.
