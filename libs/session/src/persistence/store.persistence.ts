@@ -1,9 +1,9 @@
 import type { Logger } from '@nestjs/common';
 import type { SessionIdSigner } from '../cookie/id-signer.js';
 import { isWellFormedSessionId, sessionStoreKey } from '../cookie/session-id.js';
-import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import { SessionStoreUnavailableException, SessionUpdateUnsupportedError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
-import type { SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
+import type { CompareAndSetResult, SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
 import { withDeadline } from './store-deadline.js';
 import { StoreFailureLog } from './store-failure.log.js';
@@ -79,6 +79,18 @@ export class StorePersistence implements SessionPersistence {
       return await withDeadline(() => this.store.destroy(key), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('destroy', error);
+    }
+  }
+
+  /** The atomic per-key update; a store without `compareAndSet` is a programming error, not a 503. */
+  async compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    const store = this.store;
+    const compareAndSet = store.compareAndSet;
+    if (typeof compareAndSet !== 'function') throw new SessionUpdateUnsupportedError(store.constructor.name);
+    try {
+      return await withDeadline(() => compareAndSet.call(store, key, field, expected, next, ttl), this.timeoutMs);
+    } catch (error) {
+      throw this.unavailable('update', error);
     }
   }
 

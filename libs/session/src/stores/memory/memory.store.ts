@@ -1,7 +1,8 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { LruList, type LruNode } from '../lru-list.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { jsonEqual } from '../json-equal.js';
+import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -133,6 +134,24 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const live = this.live(key, Date.now()) !== undefined;
     this.remove(key);
     return live;
+  }
+
+  /**
+   * The atomic per-key update (`session.update`): one synchronous step, so no other request
+   * can come between the comparison and the write.
+   */
+  override async compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    const now = Date.now();
+    const entry = this.live(key, now);
+    if (entry === undefined) return { outcome: 'gone' };
+    const data = parseData(entry.data);
+    const current = data.get(field);
+    if (!jsonEqual(current, expected)) return { outcome: 'changed', current };
+    data.set(field, next);
+    entry.data = stringifyData(data);
+    entry.expiresAt = now + ttl;
+    this.activity.touch(entry);
+    return { outcome: 'applied' };
   }
 
   /** Stops the sweep timer and drops every session; a later write starts afresh. */
