@@ -67,6 +67,11 @@ export interface SessionPersistence {
    * a store that cannot do it.
    */
   compareAndSet?(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult>;
+  /**
+   * Runs `work` (one `session.update` of `field` in record `key`, all its attempts) after the
+   * earlier updates of the same field in this process: present with `compareAndSet`.
+   */
+  inTurn?<T>(key: string, field: string, work: () => Promise<T>): Promise<T>;
   /** Throws `SessionTooLargeError` when the session no longer fits its cookie. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */

@@ -202,10 +202,12 @@ export class SessionHandle implements Session, PersistedSession {
       this.stageCopy(key, next);
       return copyJsonValue(next);
     }
-    return this.serially(() => this.updateInStore(key, fn, maxAttempts, compareAndSet));
+    const work = (): Promise<unknown> => this.updateInStore(key, fn, maxAttempts, compareAndSet);
+    const recordKey = this.recordKey();
+    return this.serially(() => this.persistence.inTurn?.(recordKey, key, work) ?? work());
   }
 
-  increment(key: string, by = 1): Promise<number | undefined> {
+  async increment(key: string, by = 1): Promise<number | undefined> {
     return this.update<number>(key, incrementBy(key, by) as (current: number | undefined) => number);
   }
 
