@@ -52,7 +52,8 @@ function ensureDemoBuilt(): void {
   if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
   const nest = createRequire(import.meta.url).resolve('@nestjs/cli/bin/nest.js');
   const result = spawnSync(process.execPath, [nest, 'build', 'demo'], { cwd: ROOT, encoding: 'utf8' });
-  if (result.status !== 0 || !existsSync(built)) throw new Error(`Building the demo (nest build demo) failed:\n${result.stdout}\n${result.stderr}`);
+  if (result.status !== 0 || !existsSync(built))
+    throw new Error(`Building the demo (nest build demo) failed:\n${result.stdout}\n${result.stderr}`);
 }
 
 interface UpdateStats {

@@ -18,7 +18,7 @@ class SharedMemory extends SessionStore {
   destroy(key: string) {
     return this.inner.destroy(key);
   }
-  compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number) {
+  override compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number) {
     return this.inner.compareAndSet(key, field, expected, next, ttl);
   }
 }

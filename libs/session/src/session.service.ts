@@ -43,7 +43,12 @@ export class SessionService {
     fn: (current: SessionData[K] | undefined) => SessionData[K],
     options?: SessionUpdateOptions,
   ): Promise<SessionData[K] | undefined>;
-  update<T = unknown>(request: object, key: string, fn: (current: T | undefined) => T, options?: SessionUpdateOptions): Promise<T | undefined>;
+  update<T = unknown>(
+    request: object,
+    key: string,
+    fn: (current: T | undefined) => T,
+    options?: SessionUpdateOptions,
+  ): Promise<T | undefined>;
   update(request: object, key: string, fn: (current: unknown) => unknown, options?: SessionUpdateOptions): Promise<unknown> {
     return this.getSession(request).update(key, fn, options);
   }

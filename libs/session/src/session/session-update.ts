@@ -51,7 +51,8 @@ export function incrementBy(key: string, by: number): (current: unknown) => numb
   return (current) => {
     if (current === undefined) return by;
     if (typeof current !== 'number') {
-      const kind = current === null ? 'null' : Array.isArray(current) ? 'an array' : typeof current === 'object' ? 'an object' : `a ${typeof current}`;
+      const kind =
+        current === null ? 'null' : Array.isArray(current) ? 'an array' : typeof current === 'object' ? 'an object' : `a ${typeof current}`;
       throw new SessionValueError(`session key ${JSON.stringify(key)} holds ${kind}, not a number; increment() needs a number`);
     }
     return current + by;

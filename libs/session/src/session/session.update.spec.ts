@@ -3,11 +3,7 @@ import { parseSetCookie } from 'cookie';
 import { SessionCookieWriter } from '../cookie/session-cookie.js';
 import { sessionStoreKey } from '../cookie/session-id.js';
 import { createSessionPersistence } from '../persistence/session-persistence.factory.js';
-import {
-  SessionUpdateConflictException,
-  SessionUpdateUnsupportedError,
-  SessionValueError,
-} from '../session.exceptions.js';
+import { SessionUpdateConflictException, SessionUpdateUnsupportedError, SessionValueError } from '../session.exceptions.js';
 import type { SessionModuleOptions } from '../session-options.interface.js';
 import { resolveSessionOptions } from '../session-options.js';
 import { CookieStore } from '../stores/cookie/cookie.store.js';
@@ -71,7 +67,8 @@ function setup<S extends SessionStore>(store: S, options: SessionModuleOptions =
   const deps = { persistence: createSessionPersistence(store, resolved, cookies, logger), options: resolved, logger, cookies };
   const open = (id?: string): SessionHandle => new SessionHandle(deps, id === undefined ? undefined : { id, stale: false }, () => false);
   /** A handle for a request carrying `cookie` (as the manager decodes it). */
-  const openWithCookie = (cookie: string): SessionHandle => new SessionHandle(deps, deps.persistence.decode(cookie, Date.now()), () => false);
+  const openWithCookie = (cookie: string): SessionHandle =>
+    new SessionHandle(deps, deps.persistence.decode(cookie, Date.now()), () => false);
   /** A committed session holding `data`; resolves with its id. */
   const start = async (data: Record<string, unknown>): Promise<string> => {
     const handle = open();

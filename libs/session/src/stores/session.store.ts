@@ -34,9 +34,7 @@ export interface SessionWrite {
  * expired), and nothing was written.
  */
 export type CompareAndSetResult =
-  | { readonly outcome: 'applied' }
-  | { readonly outcome: 'changed'; readonly current: unknown }
-  | { readonly outcome: 'gone' };
+  { readonly outcome: 'applied' } | { readonly outcome: 'changed'; readonly current: unknown } | { readonly outcome: 'gone' };
 
 /**
  * Where sessions live. Implementations are keyed by an opaque `key` (a SHA-256 digest of the
