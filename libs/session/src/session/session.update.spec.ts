@@ -3,7 +3,12 @@ import { parseSetCookie } from 'cookie';
 import { SessionCookieWriter } from '../cookie/session-cookie.js';
 import { sessionStoreKey } from '../cookie/session-id.js';
 import { createSessionPersistence } from '../persistence/session-persistence.factory.js';
-import { SessionUpdateConflictException, SessionUpdateUnsupportedError, SessionValueError } from '../session.exceptions.js';
+import {
+  SessionStoreUnavailableException,
+  SessionUpdateConflictException,
+  SessionUpdateUnsupportedError,
+  SessionValueError,
+} from '../session.exceptions.js';
 import type { SessionModuleOptions } from '../session-options.interface.js';
 import { resolveSessionOptions } from '../session-options.js';
 import { CookieStore } from '../stores/cookie/cookie.store.js';
@@ -40,6 +45,13 @@ class AlwaysOvertakenStore extends CountingMemoryStore {
     const current = now?.data.get(field);
     await MemoryStore.prototype.compareAndSet.call(this, key, field, current, (typeof current === 'number' ? current : 0) + 1000, ttl);
     return super.compareAndSet(key, field, expected, next, ttl);
+  }
+}
+
+/** A MemoryStore whose compare-and-set never answers (connection open, nothing coming back). */
+class StalledUpdateStore extends MemoryStore {
+  override compareAndSet(): Promise<CompareAndSetResult> {
+    return new Promise(() => undefined);
   }
 }
 
@@ -168,6 +180,20 @@ describe('session.update on a store record', () => {
     expect(failure).toBeInstanceOf(SessionUpdateConflictException);
     expect(env.store.outcomes).toHaveLength(DEFAULT_UPDATE_ATTEMPTS);
   }, 20_000);
+
+  it('a store that stops answering: every queued update answers 503 within about two deadlines, not one deadline each', async () => {
+    const env = setup(counting(new StalledUpdateStore()), { storeTimeout: 200 });
+    const id = await env.start({ counter: 0 });
+    const requests = Array.from({ length: 5 }, () => env.open(id));
+    await Promise.all(requests.map((handle) => handle.load()));
+    const started = performance.now();
+    const outcomes = await Promise.all(requests.map((handle) => handle.increment('counter').catch((error: unknown) => error)));
+    const elapsed = performance.now() - started;
+    for (const outcome of outcomes) expect(outcome).toBeInstanceOf(SessionStoreUnavailableException);
+    // Taking turns without a bound would answer the last one after 5 x 200 ms.
+    expect(elapsed).toBeLessThan(800);
+    expect(await env.stored(id)).toEqual({ counter: 0 });
+  });
 
   it('pauses nothing after the first refusal, then a random share of a window doubling up to 32 ms', () => {
     const most = () => 0.999_999;
