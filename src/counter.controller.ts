@@ -1,6 +1,8 @@
 import { BadRequestException, Controller, HttpCode, Post } from '@nestjs/common';
 import { Session } from '@novanest/session';
 
+const NOT_INITIALISED = 'Counter not initialised: POST /counter/init first';
+
 /** The Compas counter example as a JSON API. */
 @Controller('counter')
 export class CounterController {
@@ -12,16 +14,20 @@ export class CounterController {
     return { counter: 0 };
   }
 
-  /** Adds one; 400 when the session has no counter yet. */
+  /**
+   * Adds one, atomically: concurrent increments (from tabs, retries, other nodes) all count.
+   * 400 when the session has no counter yet. The step function may run more than once, so it
+   * only computes.
+   */
   @Post('increment')
   @HttpCode(200)
   async increment(@Session() session: Session): Promise<{ counter: number }> {
-    const current = await session.get('counter');
-    if (typeof current !== 'number') {
-      throw new BadRequestException('Counter not initialised: POST /counter/init first');
-    }
-    const counter = current + 1;
-    await session.set('counter', counter);
+    const counter = await session.update('counter', (current) => {
+      if (typeof current !== 'number') throw new BadRequestException(NOT_INITIALISED);
+      return current + 1;
+    });
+    // undefined: the session was destroyed meanwhile (a logout won), so there is no counter.
+    if (counter === undefined) throw new BadRequestException(NOT_INITIALISED);
     return { counter };
   }
 

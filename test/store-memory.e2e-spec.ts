@@ -18,6 +18,9 @@ class SharedMemory extends SessionStore {
   destroy(key: string) {
     return this.inner.destroy(key);
   }
+  override compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number) {
+    return this.inner.compareAndSet(key, field, expected, next, ttl);
+  }
 }
 
 runStoreContract({

@@ -84,6 +84,13 @@ class ContractController {
     }
     return { ok: true };
   }
+
+  /** The atomic per-key update: one more on `counter`. */
+  @Post('increment')
+  @HttpCode(200)
+  async increment(@Session() session: Session) {
+    return { counter: (await session.increment('counter')) ?? null };
+  }
 }
 
 /** An app module serving the contract routes over `store`. */
@@ -277,6 +284,34 @@ export function runStoreContract(contract: StoreContract): void {
           else expect(kept).toBeLessThan(101);
         } finally {
           await other.close();
+        }
+      },
+    );
+
+    it(
+      contract.perKeyAcrossNodes
+        ? '100 concurrent increments of one key from two nodes: exactly +100 (session.increment)'
+        : '100 concurrent increments of one key on one node: exactly +100 (session.increment; atomic within one process only)',
+      async () => {
+        const sibling = contract.perKeyAcrossNodes ? await fixture.sibling() : undefined;
+        const other = sibling === undefined ? undefined : await startApp(platform, appModule(sibling, {}));
+        try {
+          const id = await newSession('counter', 1000);
+          const targets = other === undefined ? [server] : [server, other.getHttpServer()];
+          const responses = await Promise.all(
+            Array.from({ length: 100 }, (_, i) =>
+              request(targets[i % targets.length])
+                .post('/increment')
+                .set('Cookie', withId(id)),
+            ),
+          );
+          expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200));
+          const counters = responses.map((response) => (response.body as { counter: number }).counter);
+          // Each increment saw every one applied before it: 100 distinct answers, 1001 to 1100.
+          expect([...counters].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => 1001 + i));
+          expect((await allOf(id)).data).toEqual({ counter: 1100 });
+        } finally {
+          await other?.close();
         }
       },
     );
@@ -475,6 +510,35 @@ function runStoreExpiry(contract: StoreContract): void {
       // The interceptor refuses a record whose expiresAt has passed: it must lie ahead.
       expect(session?.expiresAt).toBeGreaterThan(Date.now() - PAST);
     }
+
+    it('compareAndSet applies on the expected value only, answers the current one, never creates a session', async (store) => {
+      expect(store.compareAndSet, `${contract.name} must implement compareAndSet`).toBeTypeOf('function');
+      const cas = (key: string, field: string, expected: unknown, next: unknown, ttl = 60_000) =>
+        store.compareAndSet!(key, field, expected, next, ttl);
+      const key = freshKey();
+      expect(await cas(key, 'n', undefined, 1)).toEqual({ outcome: 'gone' });
+      expect(await store.get(key)).toBeUndefined();
+
+      expect(await store.write(key, createWrite({ n: 1, obj: { b: [1, { c: null }], a: 'x' } }, Date.now(), 60_000))).toBe(true);
+      expect(await cas(key, 'n', 2, 3)).toEqual({ outcome: 'changed', current: 1 });
+      expect(await cas(key, 'n', 1, 2)).toEqual({ outcome: 'applied' });
+      expect(await cas(key, 'n', 1, 5)).toEqual({ outcome: 'changed', current: 2 });
+      // Absent and JSON null are different values.
+      expect(await cas(key, 'k', 0, 1)).toEqual({ outcome: 'changed', current: undefined });
+      expect(await cas(key, 'k', undefined, null)).toEqual({ outcome: 'applied' });
+      expect(await cas(key, 'k', undefined, 1)).toEqual({ outcome: 'changed', current: null });
+      // An object value, as the store handed it out, is its expected value.
+      const loaded = await store.get(key);
+      expect(await cas(key, 'obj', loaded?.data.get('obj'), { replaced: true })).toEqual({ outcome: 'applied' });
+      expect(Object.fromEntries((await store.get(key))?.data ?? [])).toEqual({ n: 2, k: null, obj: { replaced: true } });
+
+      // The ttl moves the expiry, as a write's does.
+      expect(await cas(key, 'n', 2, 3, 1)).toEqual({ outcome: 'applied' });
+      await sleep(30);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await cas(key, 'n', 3, 4)).toEqual({ outcome: 'gone' });
+      expect(await store.get(key)).toBeUndefined();
+    });
 
     it('an idle session expires; a touch slides the idle timeout; an expired one stays gone', () =>
       withShortTtl(async (ttl) => {

@@ -68,6 +68,10 @@ export type {
 export type { CompatSessionCookie } from './compat/compat-loader.js';
 export { FastifyCompatSession, fastifySession } from './compat/fastify-session.plugin.js';
 export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, FastifySessionPlugin } from './compat/fastify-session.plugin.js';
+// Atomic per-key update: session.update(key, fn), session.increment(key), SessionStore.compareAndSet.
+export type { SessionUpdateOptions } from './session/session-update.js';
+export type { CompareAndSetResult } from './stores/session.store.js';
+export { SessionUpdateConflictException, SessionUpdateUnsupportedError } from './session.exceptions.js';
 // CSRF tied to the session, login without carry-over, flash on security redirects (issue 14).
 export { SessionCsrfGuard } from './security/session-csrf.guard.js';
 export { SkipCsrf } from './security/skip-csrf.decorator.js';

@@ -90,3 +90,35 @@ export class SessionOptionsError extends Error {
 export class SessionStoreCheckError extends Error {
   override readonly name = 'SessionStoreCheckError';
 }
+
+/**
+ * `session.update(key, fn)` (or `increment`) was refused by the store on every one of its
+ * attempts: other requests kept changing the same key first. Nothing was written by this
+ * update. A 503 (so the request commits none of its other changes either): the client may
+ * retry. Raise `maxAttempts` (`session.update(key, fn, { maxAttempts })`) if one key is this
+ * contended by design.
+ */
+export class SessionUpdateConflictException extends ServiceUnavailableException {
+  constructor(
+    readonly key: string,
+    readonly attempts: number,
+  ) {
+    // The key and the count stay on the exception (for logs and filters), out of the response body.
+    super('Session value is being changed by too many requests at once; please retry.');
+  }
+}
+
+/**
+ * `session.update(key, fn)` (or `increment`) was called with a store that cannot update a
+ * key atomically: a `SessionStore` without `compareAndSet`. A programming error, not a
+ * client's: implement `compareAndSet` in the store, or use `get` and `set` (last writer wins).
+ */
+export class SessionUpdateUnsupportedError extends Error {
+  override readonly name = 'SessionUpdateUnsupportedError';
+  constructor(storeName: string) {
+    super(
+      `session.update() needs a store that can update one key atomically, and ${storeName} has no compareAndSet(); ` +
+        'implement SessionStore.compareAndSet in it, or use session.get() and session.set() (last writer wins)',
+    );
+  }
+}

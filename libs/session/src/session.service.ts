@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
-import type { Session, SessionData, SessionValue } from './session/session.interface.js';
+import type { Session, SessionData, SessionKey, SessionValue } from './session/session.interface.js';
+import type { SessionUpdateOptions } from './session/session-update.js';
 import { SessionManager, isLiveSession } from './request/session.manager.js';
 import { SessionsDisabledError } from './session.exceptions.js';
 import { maskCsrfSecret } from './security/csrf-token.js';
@@ -35,6 +36,28 @@ export class SessionService {
   /** Stages `value` under `key` in the request's session. */
   set<K extends string>(request: object, key: K, value: SessionValue<K>): Promise<void> {
     return this.getSession(request).set(key, value);
+  }
+
+  /** Changes one key of the request's session atomically; see `Session.update`. */
+  update<K extends SessionKey>(
+    request: object,
+    key: K,
+    fn: (current: SessionData[K] | undefined) => SessionData[K],
+    options?: SessionUpdateOptions,
+  ): Promise<SessionData[K] | undefined>;
+  update<T = unknown>(
+    request: object,
+    key: string,
+    fn: (current: T | undefined) => T,
+    options?: SessionUpdateOptions,
+  ): Promise<T | undefined>;
+  update(request: object, key: string, fn: (current: unknown) => unknown, options?: SessionUpdateOptions): Promise<unknown> {
+    return this.getSession(request).update(key, fn, options);
+  }
+
+  /** Adds `by` (default 1) to a number in the request's session atomically; see `Session.increment`. */
+  increment(request: object, key: string, by?: number): Promise<number | undefined> {
+    return this.getSession(request).increment(key, by);
   }
 
   /** With a key, removes that key (Nova `delete/2`); without, destroys the session (Nova `delete/1`). */

@@ -1,5 +1,5 @@
 import type { SealedSession } from '../cookie/cookie-sealer.js';
-import type { SessionWrite, StoredSession } from '../stores/session.store.js';
+import type { CompareAndSetResult, SessionWrite, StoredSession } from '../stores/session.store.js';
 
 /** What the request's session cookie carried, once decoded and checked. Internal. */
 export interface IncomingSession {
@@ -65,6 +65,18 @@ export interface SessionPersistence {
   touch(key: string, ttl: number): Promise<boolean>;
   /** Removes the record: `true` removed, `false` there was none, nothing when it cannot tell. */
   remove(key: string): Promise<boolean | void>;
+  /**
+   * The atomic per-key update against the record (see `SessionStore.compareAndSet`). Absent
+   * where the record travels with the request (a sealed cookie): `session.update` then works
+   * on the request's own copy, staged like `set`. Throws `SessionUpdateUnsupportedError` for
+   * a store that cannot do it.
+   */
+  compareAndSet?(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult>;
+  /**
+   * Runs `work` (one `session.update` of `field` in record `key`, all its attempts) after the
+   * earlier updates of the same field in this process: present with `compareAndSet`.
+   */
+  inTurn?<T>(key: string, field: string, work: () => Promise<T>): Promise<T>;
   /** Throws `SessionTooLargeError` when the session no longer fits its cookie or the store's limit. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */

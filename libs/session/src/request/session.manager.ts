@@ -68,6 +68,8 @@ const DISABLED_SESSION: Session = {
   getFlash: async () => disabled(),
   ignoreChanges: () => disabled(),
   save: async () => disabled(),
+  update: async () => disabled(),
+  increment: async () => disabled(),
 };
 
 /**

@@ -3,14 +3,15 @@ import type { SealedSession } from '../cookie/cookie-sealer.js';
 import { generateSessionId } from '../cookie/session-id.js';
 import type { SessionCookieWriter } from '../cookie/session-cookie.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from '../persistence/session-persistence.js';
-import type { RegenerateOptions, Session, SessionData, SessionValue } from './session.interface.js';
-import { SessionAlreadyCommittedError, SessionValueError } from '../session.exceptions.js';
+import type { RegenerateOptions, Session, SessionData, SessionKey, SessionValue } from './session.interface.js';
+import { SessionAlreadyCommittedError, SessionUpdateConflictException, SessionValueError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
 import { jsonEntryBytes, jsonObjectBytes, SessionSizeTally } from './session-size.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
 import type { StoredSession } from '../stores/session.store.js';
 import { isCsrfSecret, newCsrfSecret } from '../security/csrf-token.js';
+import { incrementBy, pause, type SessionUpdateOptions, updateAttempts, updatePauseMs } from './session-update.js';
 
 /** What a handle needs from the module: one of each per application. Internal. */
 export interface SessionHandleDeps {
@@ -205,6 +206,78 @@ export class SessionHandle implements Session, PersistedSession {
       if (previousStaged === undefined) this.staged.delete(key);
       else this.staged.set(key, previousStaged);
       throw error;
+    }
+  }
+
+  update<K extends SessionKey>(
+    key: K,
+    fn: (current: SessionData[K] | undefined) => SessionData[K],
+    options?: SessionUpdateOptions,
+  ): Promise<SessionData[K] | undefined>;
+  update<T = unknown>(key: string, fn: (current: T | undefined) => T, options?: SessionUpdateOptions): Promise<T | undefined>;
+  async update(key: string, fn: (current: unknown) => unknown, options?: SessionUpdateOptions): Promise<unknown> {
+    assertUserKey(key);
+    if (typeof fn !== 'function') {
+      throw new SessionValueError(`session.update(${JSON.stringify(key)}, fn) needs a function from the current value to the new one`);
+    }
+    const maxAttempts = updateAttempts(options);
+    this.use();
+    this.assertOpen();
+    if (!(await this.loadedUnchanged())) return undefined;
+    const compareAndSet = this.persistence.compareAndSet;
+    // Nothing in the store to update under this key yet, or a change of it already staged
+    // here (which wins at the commit, as `set` does), or the record rides in the cookie: the
+    // update works on this request's own value and is staged with the rest.
+    if (compareAndSet === undefined || !this.exists || this.ignoring || this.clearStaged || this.staged.has(key)) {
+      const next = cloneSessionValue(key, fn(copyJsonValue(this.values.get(key))));
+      this.stageCopy(key, next);
+      return copyJsonValue(next);
+    }
+    const work = (): Promise<unknown> => this.updateInStore(key, fn, maxAttempts, compareAndSet);
+    const recordKey = this.recordKey();
+    return this.serially(() => this.persistence.inTurn?.(recordKey, key, work) ?? work());
+  }
+
+  async increment(key: string, by = 1): Promise<number | undefined> {
+    return this.update<number>(key, incrementBy(key, by) as (current: number | undefined) => number);
+  }
+
+  /**
+   * Compare-and-set against the store until it applies: `fn` runs on the value last seen (the
+   * loaded one first, perhaps from a near-cache; the store compares against its own), and a
+   * refusal brings the store's current value for the next run. Written at once, outside the
+   * commit, so a 5xx response does not undo it.
+   */
+  private async updateInStore(
+    key: string,
+    fn: (current: unknown) => unknown,
+    maxAttempts: number,
+    compareAndSet: NonNullable<SessionPersistence['compareAndSet']>,
+  ): Promise<unknown> {
+    const generation = this.generation;
+    let expected = this.values.get(key);
+    for (let attempt = 1; ; attempt++) {
+      const next = cloneSessionValue(key, fn(copyJsonValue(expected)));
+      const now = Date.now();
+      const ttl = this.ttl(now);
+      const result = await compareAndSet.call(this.persistence, this.recordKey(), key, expected, next, ttl);
+      // destroy() or regenerate() ran meanwhile in this request: the old record is on its way out.
+      if (generation !== this.generation) return undefined;
+      if (result.outcome === 'applied') {
+        this.values.set(key, next);
+        this.expiresAt = now + ttl;
+        this.extended = true;
+        return copyJsonValue(next);
+      }
+      if (result.outcome === 'gone') {
+        this.lostToConcurrentDestroy();
+        return undefined;
+      }
+      expected = result.current;
+      if (expected === undefined) this.values.delete(key);
+      else this.values.set(key, expected);
+      if (attempt >= maxAttempts) throw new SessionUpdateConflictException(key, attempt);
+      await pause(updatePauseMs(attempt));
     }
   }
 
@@ -597,9 +670,12 @@ export class SessionHandle implements Session, PersistedSession {
   }
 
   /** Runs store writes one after another, so `save()` and the final commit never interleave. */
-  private serially(work: () => Promise<void>): Promise<void> {
+  private serially<T>(work: () => Promise<T>): Promise<T> {
     const next = this.writing === undefined ? work() : this.writing.then(work);
-    this.writing = next.catch(() => undefined);
+    this.writing = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 

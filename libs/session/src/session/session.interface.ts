@@ -1,3 +1,5 @@
+import type { SessionUpdateOptions } from './session-update.js';
+
 /**
  * The shape of your session data. Empty here; describe your keys by declaration merging:
  *
@@ -52,6 +54,36 @@ export interface Session {
    * that JSON cannot carry unchanged (functions, BigInt, cycles, Dates, class instances).
    */
   set<K extends string>(key: K, value: SessionValue<K>): Promise<void>;
+  /**
+   * Changes one key atomically: `fn` gets the key's current value (`undefined` when absent)
+   * and returns the new JSON value, which is written to the store at once, only if no other
+   * request changed the key meanwhile; otherwise `fn` runs again on the newer value. So
+   * concurrent updates of one key, from any number of requests and nodes, lose nothing
+   * (`MemoryStore`, `RedisStore` with or without its near-cache, Redis Cluster,
+   * `PostgresStore`). **`fn` may run more than once: keep it pure** (no I/O, no side effects).
+   *
+   * Resolves with the value written. Written at once means: a 5xx response does not undo it.
+   * It resolves `undefined`, writing nothing, when another request destroyed the session
+   * meanwhile (logout wins; the cookie is expired, as for any change). Its store write moves
+   * the idle timeout like any write. When the session has no record yet (a new visitor), the
+   * key has a change staged in this request (`set`, `delete`, `clear`), or the store is a
+   * `CookieStore`, `fn` runs on this request's own value and the result is staged like `set`:
+   * committed with the response, last writer wins. Throws `SessionUpdateConflictException`
+   * (a 503, nothing written) after `maxAttempts` refused attempts, and
+   * `SessionUpdateUnsupportedError` for a store without `compareAndSet`.
+   */
+  update<K extends SessionKey>(
+    key: K,
+    fn: (current: SessionData[K] | undefined) => SessionData[K],
+    options?: SessionUpdateOptions,
+  ): Promise<SessionData[K] | undefined>;
+  update<T = unknown>(key: string, fn: (current: T | undefined) => T, options?: SessionUpdateOptions): Promise<T | undefined>;
+  /**
+   * Adds `by` (default 1) to a number atomically: `update(key, (n) => (n ?? 0) + by)`. A key
+   * holding something other than a number is refused with `SessionValueError`. Resolves with
+   * the new number, or `undefined` when the session was destroyed meanwhile.
+   */
+  increment(key: SessionKey | string, by?: number): Promise<number | undefined>;
   /** Stages the removal of one key (Nova `delete/2`). */
   delete(key: SessionKey | string): Promise<void>;
   /** All values as a fresh plain object. */

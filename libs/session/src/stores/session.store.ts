@@ -34,6 +34,15 @@ export interface SessionWrite {
 }
 
 /**
+ * What `SessionStore.compareAndSet` found. `'applied'`: the key held `expected` and now holds
+ * `next`. `'changed'`: it held `current` instead (`undefined`: the key is absent), and nothing
+ * was written. `'gone'`: there is no live session under the record key (destroyed or
+ * expired), and nothing was written.
+ */
+export type CompareAndSetResult =
+  { readonly outcome: 'applied' } | { readonly outcome: 'changed'; readonly current: unknown } | { readonly outcome: 'gone' };
+
+/**
  * Where sessions live. Implementations are keyed by an opaque `key` (a SHA-256 digest of the
  * session id: a store never sees a live id), apply each request's changes per key so that
  * concurrent requests that change different keys keep each other's writes, and never bring a
@@ -71,4 +80,19 @@ export abstract class SessionStore {
    * in any case. A store without `check` is not checked.
    */
   check?(timeoutMs: number): Promise<void>;
+
+  /**
+   * Optional, for `session.update(key, fn)` and `session.increment(key)`: in one atomic step,
+   * if the live session under `key` holds `expected` under `field` (compared as JSON values;
+   * `undefined` means the field is absent), sets it to `next` (a JSON value, already validated
+   * and copied) and moves the session's expiry to `ttl` ms from now, as `write` does. Never
+   * creates a session. `expected` is always a value this store returned (from `get` or an
+   * earlier `'changed'`), so a store may compare the JSON text it holds.
+   *
+   * The handle calls it in a bounded retry loop, feeding each `'changed'` answer's `current`
+   * back as `expected`; a store that returns the current value with its refusal saves a read
+   * per retry. A store without it cannot serve `update` (the call throws
+   * `SessionUpdateUnsupportedError`); everything else works as before.
+   */
+  compareAndSet?(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult>;
 }

@@ -64,6 +64,29 @@ describe('the session of a socket', () => {
     expect(store.size).toBe(0);
   });
 
+  it('update() and increment() are written at once (no save), count every concurrent message, and end on a destroyed session', async () => {
+    const client = wsClient();
+    bindHandshake(manager, client, handshakeRequest(await existingSession({ user: 'ann', count: 0 })));
+    const messages = Array.from({ length: 20 }, () => handshakeOf(client).newSession());
+    const counts = await Promise.all(messages.map((session) => session.increment('count')));
+    expect([...counts].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await handshakeOf(client).newSession().get('count')).toBe(20);
+    expect(await handshakeOf(client).newSession().update<string>('user', (user) => `${user}!`)).toBe('ann!');
+
+    const late = handshakeOf(client).newSession();
+    await late.load();
+    const logout = handshakeOf(client).newSession();
+    await logout.destroy();
+    await expect(late.increment('count')).rejects.toThrow(WsSessionError);
+    expect(store.size).toBe(0);
+  });
+
+  it('update() without a stored session fails with WsSessionError and writes nothing', async () => {
+    const session = bindHandshake(manager, wsClient(), handshakeRequest()).newSession();
+    await expect(session.increment('count')).rejects.toThrow(WsSessionError);
+    expect(store.size).toBe(0);
+  });
+
   it('delete() and clear() without a stored session change nothing and do not throw', async () => {
     const session = bindHandshake(manager, wsClient(), handshakeRequest(`session_id=${'B'.repeat(43)}`)).newSession();
     await session.delete('user');

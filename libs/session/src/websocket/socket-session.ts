@@ -1,5 +1,6 @@
 import type { SessionHandle } from '../session/session.handle.js';
-import type { Session, SessionData, SessionValue } from '../session/session.interface.js';
+import type { Session, SessionData, SessionKey, SessionValue } from '../session/session.interface.js';
+import type { SessionUpdateOptions } from '../session/session-update.js';
 import { WsSessionError } from './ws-session.exceptions.js';
 
 /**
@@ -64,6 +65,39 @@ export class SocketSession implements Session {
   async flash(key: string, value: unknown): Promise<void> {
     await this.assertWritable('flash');
     await this.handle.flash(key, value);
+  }
+
+  update<K extends SessionKey>(
+    key: K,
+    fn: (current: SessionData[K] | undefined) => SessionData[K],
+    options?: SessionUpdateOptions,
+  ): Promise<SessionData[K] | undefined>;
+  update<T = unknown>(key: string, fn: (current: T | undefined) => T, options?: SessionUpdateOptions): Promise<T | undefined>;
+  /**
+   * Atomic and written at once, as over HTTP (no `save()` needed), unless this message staged
+   * a change of the key first. A session destroyed meanwhile throws `WsSessionError`.
+   */
+  update(key: string, fn: (current: unknown) => unknown, options?: SessionUpdateOptions): Promise<unknown> {
+    return this.writtenAtOnce('update', () => this.handle.update(key, fn, options));
+  }
+
+  increment(key: string, by = 1): Promise<number | undefined> {
+    return this.writtenAtOnce('increment', () => this.handle.increment(key, by));
+  }
+
+  /** Runs an atomic update; a session the store found gone ends this socket's session. */
+  private async writtenAtOnce<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    await this.assertWritable(operation);
+    const id = this.handle.id;
+    const value = await work();
+    // The handle starts over under a new id only when the store found the record gone.
+    if (this.handle.id !== id) {
+      this.ended = true;
+      throw new WsSessionError(
+        `the session ended before this ${operation}() was written (destroyed, e.g. by a logout over HTTP, or expired); nothing was written`,
+      );
+    }
+    return value;
   }
 
   async delete(key: string): Promise<void> {

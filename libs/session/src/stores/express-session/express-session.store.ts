@@ -1,7 +1,8 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { parseStoredValue } from '../../session/session-value.js';
 import { KeyLock } from '../key-lock.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { jsonEqual } from '../json-equal.js';
+import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 type Callback<T = void> = (error?: unknown, result?: T) => void;
 
@@ -145,6 +146,27 @@ export class ExpressSessionStoreAdapter extends SessionStore implements OnApplic
 
   destroy(key: string): Promise<void> {
     return this.lock.run(key, () => this.call<void>((done) => this.wrapped.destroy(key, done)));
+  }
+
+  /**
+   * The atomic per-key update (`session.update`), atomic within this process only: a
+   * read-modify-write of the whole record under the same per-session queue as every other
+   * change here. Across processes a whole-object store offers no atomic step, so two nodes
+   * updating one key at the same instant can both apply and one update is lost. Use
+   * `RedisStore` or `PostgresStore` for updates that must hold across nodes.
+   */
+  override compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    return this.lock.run(key, async (): Promise<CompareAndSetResult> => {
+      const now = Date.now();
+      const found = await this.read(key, now);
+      if (found === undefined) return { outcome: 'gone' };
+      const current = Object.hasOwn(found.data, field) ? found.data[field] : undefined;
+      if (!jsonEqual(current, expected)) return { outcome: 'changed', current };
+      const data = new Map(Object.entries(found.data));
+      data.set(field, next);
+      await this.call<void>((done) => this.wrapped.set(key, record(found.createdAt, data, now, ttl), done));
+      return { outcome: 'applied' };
+    });
   }
 
   onApplicationShutdown(): void {

@@ -1,7 +1,8 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { LruList, type LruNode } from '../lru-list.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { jsonEqual } from '../json-equal.js';
+import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -174,12 +175,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const data = change.clear ? new Map<string, unknown>() : parseData(entry.data);
     for (const name of change.delete) data.delete(name);
     for (const [name, value] of change.set) data.set(name, value);
-    this.resize(entry, stringifyData(data));
-    entry.expiresAt = now + change.ttl;
-    this.segmentOf(entry).touch(entry);
-    // A write that grew the session may take the store over a byte cap.
-    if (entry.returned) this.demoteOverflow();
-    this.evictOverflow(entry);
+    this.rewrite(entry, data, now + change.ttl);
     return true;
   }
 
@@ -196,6 +192,22 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const live = this.live(key, Date.now()) !== undefined;
     this.remove(key);
     return live;
+  }
+
+  /**
+   * The atomic per-key update (`session.update`): one synchronous step, so no other request
+   * can come between the comparison and the write.
+   */
+  override async compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    const now = Date.now();
+    const entry = this.live(key, now);
+    if (entry === undefined) return { outcome: 'gone' };
+    const data = parseData(entry.data);
+    const current = data.get(field);
+    if (!jsonEqual(current, expected)) return { outcome: 'changed', current };
+    data.set(field, next);
+    this.rewrite(entry, data, now + ttl);
+    return { outcome: 'applied' };
   }
 
   /** Stops the sweep timer and drops every session; a later write starts afresh. */
@@ -277,6 +289,16 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   private segmentOf(entry: MemoryEntry): LruList<MemoryEntry> {
     return entry.returned ? this.protectedSegment : this.probation;
+  }
+
+  /** An update of a live session: its new data and expiry, as its most recent use. */
+  private rewrite(entry: MemoryEntry, data: Map<string, unknown>, expiresAt: number): void {
+    this.resize(entry, stringifyData(data));
+    entry.expiresAt = expiresAt;
+    this.segmentOf(entry).touch(entry);
+    // A write that grew the session may take the store over a byte cap.
+    if (entry.returned) this.demoteOverflow();
+    this.evictOverflow(entry);
   }
 
   /** Replaces an entry's JSON text, keeping the byte counts in step. */

@@ -1,7 +1,8 @@
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { parseStoredValue } from '../../session/session-value.js';
 import { KeyLock } from '../key-lock.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { jsonEqual } from '../json-equal.js';
+import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /**
  * A custom store written to Nova's session behaviour (`nova_session`): four value functions and
@@ -178,6 +179,33 @@ export class NovaStore extends SessionStore implements OnModuleInit, OnApplicati
   destroy(key: string): Promise<void> {
     return this.lock.run(key, async () => {
       await this.backend.deleteValue(key);
+    });
+  }
+
+  /**
+   * The atomic per-key update (`session.update`), atomic within this process only: the
+   * comparison and the write run under the same per-session queue as every other change here,
+   * but a four-function backend has no atomic step, so two nodes updating one key at the same
+   * instant can both apply and one update is lost. Use `RedisStore` or `PostgresStore` for
+   * updates that must hold across nodes.
+   */
+  override compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    return this.lock.run(key, async (): Promise<CompareAndSetResult> => {
+      const now = Date.now();
+      const meta = await this.liveMeta(key, now);
+      if (meta === undefined) return { outcome: 'gone' };
+      const listed = meta.keys.includes(field);
+      const stored = listed ? await this.backend.getValue(key, valueField(field)) : undefined;
+      const current = stored === undefined ? undefined : copyJson(stored);
+      if (!jsonEqual(current, expected)) return { outcome: 'changed', current };
+      await this.backend.setValue(key, valueField(field), copyJson(next));
+      await this.backend.setValue(key, META_FIELD, {
+        createdAt: meta.createdAt,
+        expiresAt: now + ttl,
+        keys: listed ? meta.keys : [...meta.keys, field],
+      } satisfies NovaMeta);
+      await this.backend.expire?.(key, ttl);
+      return { outcome: 'applied' };
     });
   }
 

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { isPlainObject, parseStoredValue } from '../../session/session-value.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -118,6 +118,19 @@ function poolAddress(pool: Pool): string {
   }
 }
 
+/** The atomic per-key update's statements on table `t` (quoted), named as the others are. */
+function updateStatements(t: string, prepared: boolean): Record<'compareAndSet' | 'readField', QueryConfig> {
+  const texts = {
+    compareAndSet:
+      `UPDATE ${t} SET data = jsonb_set(data, ARRAY[$2::text], $4::jsonb), ` +
+      `expires_at = now() + $5::float8 * interval '1 millisecond' ` +
+      `WHERE key = $1 AND expires_at > now() AND (data -> $2::text) IS NOT DISTINCT FROM $3::jsonb`,
+    readField: `SELECT (data -> $2::text)::text AS current FROM ${t} WHERE key = $1 AND expires_at > now()`,
+  };
+  const config = (statement: string, text: string): QueryConfig => (prepared ? { name: statementName(statement, text), text } : { text });
+  return { compareAndSet: config('compareAndSet', texts.compareAndSet), readField: config('readField', texts.readField) };
+}
+
 interface SessionRow {
   data: string;
   created_ms: number | string;
@@ -142,6 +155,8 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
   private readonly createTable: boolean;
   private readonly pruneIntervalMs: number | undefined;
   private readonly sql: Record<Statement, QueryConfig>;
+  /** The atomic per-key update's statements (see `compareAndSet`). */
+  private readonly updateSql: Record<'compareAndSet' | 'readField', QueryConfig>;
   private ready: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -205,6 +220,7 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
         preparedStatements ? { name: statementName(statement, text), text } : { text },
       ]),
     ) as Record<Statement, QueryConfig>;
+    this.updateSql = updateStatements(t, preparedStatements);
   }
 
   /** The statements that create the table and its index, as `postgres.schema.sql` has them. */
@@ -258,6 +274,33 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     const result = await this.query(this.sql.destroy, [key]);
     return result.rows.some((row: { live?: unknown }) => row.live === true);
   }
+
+  // --- The atomic per-key update (session.update) ---------------------------------------
+
+  /**
+   * One conditional UPDATE: sets the field (`jsonb_set`) and moves the expiry only where the
+   * row is live and `data -> field IS NOT DISTINCT FROM expected` (jsonb equality; an absent
+   * field is SQL NULL, a JSON null is not). Two concurrent updates of one row are serialised
+   * by its row lock, and the second re-checks the condition against the first one's result
+   * (READ COMMITTED), so it is refused rather than applied over it. A refusal reads the field
+   * (and whether the row is still live) in a fresh statement, so the retry compares against
+   * what was committed meanwhile.
+   */
+  override async compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    const expectedJson = expected === undefined ? null : JSON.stringify(expected);
+    const nextJson = JSON.stringify(next);
+    assertJsonbSafe(JSON.stringify(field));
+    if (expectedJson !== null) assertJsonbSafe(expectedJson);
+    assertJsonbSafe(nextJson);
+    const updated = await this.query(this.updateSql.compareAndSet, [key, field, expectedJson, nextJson, Math.max(0, ttl)]);
+    if (updated.rowCount === 1) return { outcome: 'applied' };
+    const read = await this.query<{ current: string | null }>(this.updateSql.readField, [key, field]);
+    const row = read.rows[0];
+    if (row === undefined) return { outcome: 'gone' };
+    return { outcome: 'changed', current: row.current === null ? undefined : parseStoredValue(row.current) };
+  }
+
+  // --- end of the atomic per-key update ---------------------------------------------------
 
   /**
    * Start-up check, within `timeoutMs`: the database answers and the table exists (created

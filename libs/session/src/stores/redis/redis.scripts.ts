@@ -91,6 +91,50 @@ return removed
 `;
 
 /**
+ * The atomic per-key update (`session.update`): sets one data field only if it still holds
+ * the expected JSON text, and moves the expiry as a commit does. Never creates a hash.
+ * ARGV: field, expected present ('1' | '0'), expected JSON text, next JSON text, ttl ms.
+ * Answers {1} applied, {2, current} or {2} (field absent) when the field held something
+ * else, {0} when the session is gone.
+ */
+const COMPARE_AND_SET_LUA = `
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return {0} end
+local current = redis.call('HGET', key, ARGV[1])
+if ARGV[2] == '1' then
+  if current ~= ARGV[3] then
+    if current then return {2, current} end
+    return {2}
+  end
+elseif current then
+  return {2, current}
+end
+redis.call('HSET', key, ARGV[1], ARGV[4])
+local ttl = tonumber(ARGV[5])
+if ttl <= 0 then
+  redis.call('DEL', key)
+else
+  redis.call('PEXPIRE', key, ttl)
+end
+return {1}
+`;
+
+/**
+ * Near-cache variant: the same, plus the invalidation (ARGV[1] channel, ARGV[2] message),
+ * published only when the field was set: a refused attempt changed nothing to invalidate.
+ */
+const COMPARE_AND_SET_PUBLISH_LUA = `
+local args = {}
+for i = 3, #ARGV do args[i - 2] = ARGV[i] end
+local function compareAndSet()
+${COMPARE_AND_SET_LUA.replaceAll('ARGV', 'args')}
+end
+local result = compareAndSet()
+if result[1] == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return result
+`;
+
+/**
  * The name under which a script is added to the client with `defineCommand`. The client is
  * the user's and may be shared (with other code, or with another copy of this library), so
  * the name is namespaced and carries a digest of the source: one name always means one script,
@@ -118,6 +162,11 @@ export const DESTROY_PUBLISH = script('DestroyPublish', DESTROY_PUBLISH_LUA);
 
 const SCRIPTS: readonly SessionScript[] = [LOAD, COMMIT, COMMIT_PUBLISH, TOUCH_PUBLISH, DESTROY_PUBLISH];
 
+// The atomic per-key update (`session.update`), registered with the others.
+export const COMPARE_AND_SET = script('CompareAndSet', COMPARE_AND_SET_LUA);
+export const COMPARE_AND_SET_PUBLISH = script('CompareAndSetPublish', COMPARE_AND_SET_PUBLISH_LUA);
+const UPDATE_SCRIPTS: readonly SessionScript[] = [COMPARE_AND_SET, COMPARE_AND_SET_PUBLISH];
+
 /** The methods `defineCommand` adds: `(key, ...args)`, one round trip each. */
 interface SessionScriptCommands {
   [command: ScriptCommandName]: ((key: string, ...args: string[]) => Promise<unknown>) | undefined;
@@ -135,7 +184,7 @@ export type ScriptedClient = (Redis | Cluster) & SessionScriptCommands;
  */
 export function registerSessionScripts(client: Redis | Cluster): ScriptedClient {
   const scripted = client as ScriptedClient;
-  for (const { command, numberOfKeys, lua } of SCRIPTS) {
+  for (const { command, numberOfKeys, lua } of [...SCRIPTS, ...UPDATE_SCRIPTS]) {
     if (typeof scripted[command] !== 'function') client.defineCommand(command, { numberOfKeys, lua });
   }
   return scripted;

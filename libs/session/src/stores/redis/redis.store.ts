@@ -4,6 +4,8 @@ import { parseStoredValue } from '../../session/session-value.js';
 import {
   COMMIT,
   COMMIT_PUBLISH,
+  COMPARE_AND_SET,
+  COMPARE_AND_SET_PUBLISH,
   CREATED_FIELD,
   DATA_PREFIX,
   DESTROY_PUBLISH,
@@ -16,7 +18,7 @@ import {
 } from './redis.scripts.js';
 import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
 import { type CacheTicket, RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
 
 export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './redis-near-cache.js';
 
@@ -195,6 +197,63 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
       (ticket) => cache.forget(ticket),
     );
   }
+
+  // --- The atomic per-key update (session.update) ---------------------------------------
+
+  /**
+   * One script call: compares the field's JSON text with `expected`'s (the store wrote that
+   * text itself, with `JSON.stringify`, and `expected` is a value it handed out, so equal
+   * values have equal text) and sets it when they match. A refusal carries the current value,
+   * so a retry needs no read. One key: runs on Cluster. With the near-cache, an applied
+   * update publishes its invalidation from the same script and is acknowledged once this
+   * node's subscriber has it, as a commit is; the comparison is always Redis's, never the
+   * cache's.
+   */
+  override async compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult> {
+    const args = [
+      DATA_PREFIX + field,
+      expected === undefined ? '0' : '1',
+      expected === undefined ? '' : JSON.stringify(expected),
+      JSON.stringify(next),
+      String(Math.ceil(ttl)),
+    ];
+    const cache = this.nearCache;
+    if (cache === undefined) return this.compareAndSetResult(await this.run(COMPARE_AND_SET, key, args));
+    const ticket = cache.begin(key, false);
+    const publication = cache.publication(key);
+    let result: CompareAndSetResult;
+    try {
+      result = this.compareAndSetResult(await this.run(COMPARE_AND_SET_PUBLISH, key, [cache.channel, publication.message, ...args]));
+    } catch (error) {
+      publication.cancel();
+      cache.forget(ticket);
+      throw error;
+    }
+    if (result.outcome !== 'applied') {
+      // Nothing was published; this node's copy was evidently behind (or the session is gone).
+      publication.cancel();
+      cache.forget(ticket);
+      return result;
+    }
+    const change: SessionWrite = { mode: 'update', set: new Map([[field, next]]), delete: [], clear: false, createdAt: 0, ttl };
+    cache.wrote(ticket, change, true);
+    await publication.echoed;
+    return result;
+  }
+
+  private compareAndSetResult(reply: unknown): CompareAndSetResult {
+    const [code, current] = Array.isArray(reply) ? (reply as [unknown, unknown?]) : [reply];
+    switch (Number(code)) {
+      case 1:
+        return { outcome: 'applied' };
+      case 2:
+        return { outcome: 'changed', current: current === undefined || current === null ? undefined : parseStoredValue(asText(current)) };
+      default:
+        return { outcome: 'gone' };
+    }
+  }
+
+  // --- end of the atomic per-key update ---------------------------------------------------
 
   /**
    * Start-up check: waits for the client's connection (connecting it when it was created with
