@@ -68,3 +68,8 @@ export type {
 export type { CompatSessionCookie } from './compat/compat-loader.js';
 export { FastifyCompatSession, fastifySession } from './compat/fastify-session.plugin.js';
 export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, FastifySessionPlugin } from './compat/fastify-session.plugin.js';
+// A user's sessions: bindUser, list and revoke (SessionService), the store contract's index.
+export { SessionUserIndexUnsupportedError } from './users/user-sessions.js';
+export type { UserSessionInfo, UserSessionMetadata } from './users/user-sessions.js';
+export { USER_BINDING_KEY, boundUserOf } from './stores/session.store.js';
+export type { SessionUserIndexEntry, UserSessionRecord } from './stores/session.store.js';

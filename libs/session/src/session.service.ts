@@ -3,6 +3,8 @@ import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './coo
 import type { Session, SessionData, SessionValue } from './session/session.interface.js';
 import { SessionManager } from './request/session.manager.js';
 import { withDeadline } from './persistence/store-deadline.js';
+import { UserSessionIndex } from './users/user-index.js';
+import type { UserSessionInfo } from './users/user-sessions.js';
 
 /**
  * Sessions for code that holds the request rather than a `@Session()` parameter: Nova's
@@ -11,7 +13,12 @@ import { withDeadline } from './persistence/store-deadline.js';
  */
 @Injectable()
 export class SessionService {
-  constructor(protected readonly sessions: SessionManager) {}
+  /** A user's sessions over the configured store (`bindUser`). */
+  private readonly users: UserSessionIndex;
+
+  constructor(protected readonly sessions: SessionManager) {
+    this.users = new UserSessionIndex(sessions.store, sessions.options.storeTimeoutMs);
+  }
 
   /** A new session id: 32 random bytes, base64url (43 characters). */
   generateSessionId(): string {
@@ -50,5 +57,38 @@ export class SessionService {
     if (!isWellFormedSessionId(sessionId)) return;
     const key = sessionStoreKey(sessionId);
     await withDeadline(() => this.sessions.store.destroy(key), this.sessions.options.storeTimeoutMs);
+  }
+
+  /**
+   * The live sessions bound to `userId` (see `session.bindUser`), oldest first; with `request`,
+   * the one of that request is marked `current`. Expired and destroyed sessions are not listed.
+   * Throws `SessionUserIndexUnsupportedError` when the store keeps no per-user index, and
+   * `SessionStoreUnavailableException` (a 503) when the store does not answer within `storeTimeout`.
+   */
+  listUserSessions(userId: string, request?: object): Promise<UserSessionInfo[]> {
+    return this.users.list(userId, request === undefined ? undefined : this.currentKey(request));
+  }
+
+  /**
+   * Ends one of the user's sessions, named by the `handle` that `listUserSessions` gave: its
+   * next request finds no session (on every node, near-caches included). Resolves `false` when
+   * no live session of this user has that handle (already ended, or another user's).
+   */
+  revokeUserSession(userId: string, handle: string): Promise<boolean> {
+    return this.users.revokeOne(userId, handle);
+  }
+
+  /**
+   * Ends every session of the user ("log out everywhere", e.g. after a password change), or
+   * with `except: request` every one but that request's ("log out other devices"). Resolves how
+   * many were ended.
+   */
+  revokeUserSessions(userId: string, options: { except?: object } = {}): Promise<number> {
+    return this.users.revokeAll(userId, options.except === undefined ? undefined : this.currentKey(options.except));
+  }
+
+  /** The record key of the request's session. */
+  private currentKey(request: object): string {
+    return this.sessions.persistence.recordKey(this.sessions.sessionOf(request).id);
   }
 }

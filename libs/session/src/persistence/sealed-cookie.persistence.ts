@@ -6,6 +6,7 @@ import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge } from '../session/session-expiry.js';
 import type { SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
+import { SessionUserIndexUnsupportedError } from '../users/user-sessions.js';
 
 /** Every write, touch and removal succeeds at once: the record goes out with the response. */
 const DONE = Promise.resolve(true);
@@ -68,6 +69,11 @@ export class SealedCookiePersistence implements SessionPersistence {
   /** Nothing to remove: a destroyed session's cookie is expired instead (a copy stays valid). */
   remove(_key: string): Promise<boolean | void> {
     return NOTHING;
+  }
+
+  /** A sealed session has no record a server could find by user. */
+  assertCanBindUsers(): void {
+    throw new SessionUserIndexUnsupportedError('CookieStore');
   }
 
   assertFits(session: PersistedSession): void {

@@ -60,6 +60,11 @@ export interface SessionPersistence {
   touch(key: string, ttl: number): Promise<boolean>;
   /** Removes the record: `true` removed, `false` there was none, nothing when it cannot tell. */
   remove(key: string): Promise<boolean | void>;
+  /**
+   * Throws `SessionUserIndexUnsupportedError` (naming the store) unless sessions can be bound to
+   * users here, i.e. listed and revoked per user.
+   */
+  assertCanBindUsers(): void;
   /** Throws `SessionTooLargeError` when the session no longer fits its cookie. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */

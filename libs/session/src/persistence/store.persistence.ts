@@ -6,6 +6,7 @@ import type { ResolvedSessionOptions } from '../session-options.js';
 import type { SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
 import { withDeadline } from './store-deadline.js';
+import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
 
 /**
@@ -80,6 +81,10 @@ export class StorePersistence implements SessionPersistence {
     } catch (error) {
       throw this.unavailable('destroy', error);
     }
+  }
+
+  assertCanBindUsers(): void {
+    assertUserIndex(this.store);
   }
 
   /** A store holds sessions of any size the store accepts; the cookie only carries the id. */

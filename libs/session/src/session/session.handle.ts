@@ -8,7 +8,8 @@ import { SessionAlreadyCommittedError, SessionValueError } from '../session.exce
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
-import type { StoredSession } from '../stores/session.store.js';
+import { type SessionWrite, type StoredSession, USER_BINDING_KEY } from '../stores/session.store.js';
+import { assertUserId, readUserBinding, type UserBinding, userBinding, type UserSessionMetadata } from '../users/user-sessions.js';
 
 /** What a handle needs from the module: one of each per application. Internal. */
 export interface SessionHandleDeps {
@@ -33,6 +34,9 @@ function assertUserKey(key: unknown): asserts key is string {
   assertSessionKey(key);
   if (key === FLASH_KEY) {
     throw new SessionValueError(`session key "${FLASH_KEY}" is reserved for flash messages; use flash(key, value)`);
+  }
+  if (key === USER_BINDING_KEY) {
+    throw new SessionValueError(`session key "${USER_BINDING_KEY}" is reserved for the user binding; use bindUser(userId)`);
   }
 }
 
@@ -62,6 +66,10 @@ export class SessionHandle implements Session, PersistedSession {
   private incomingFlash: Record<string, unknown> = {};
   /** Flash messages for the next request. */
   private outgoingFlash: Record<string, unknown> | undefined;
+  /** The user this session belongs to (`bindUser`), kept in the record under `USER_BINDING_KEY`. */
+  private binding: UserBinding | undefined;
+  /** `bindUser` ran in this request: the next write tells the store to index the session. */
+  private bindingChanged = false;
   /**
    * Record keys to remove before anything else is written (destroyed or regenerated away).
    * `moving`: the data goes on under a new id, which must not happen if the old record was
@@ -112,6 +120,10 @@ export class SessionHandle implements Session, PersistedSession {
 
   get isNew(): boolean {
     return !this.exists;
+  }
+
+  get userId(): string | undefined {
+    return this.binding?.id;
   }
 
   /** The commit has run (or been skipped for a 5xx) and the cookie decision is final. */
@@ -227,10 +239,13 @@ export class SessionHandle implements Session, PersistedSession {
     if (this.exists) this.doomed.push({ key: this.recordKey(), moving: true });
     const kept = this.values;
     const flash = this.outgoingFlash;
+    const binding = this.binding;
     this.startOver();
     this.values = kept;
     for (const [key, value] of kept) this.staged.set(key, value);
     if (flash !== undefined) this.stageFlash(flash);
+    // The user goes along to the new id, which the create's write adds to the user's index.
+    this.binding = binding;
   }
 
   async flash(key: string, value: unknown): Promise<void> {
@@ -259,6 +274,19 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     await this.ensureLoaded();
     return Object.hasOwn(this.incomingFlash, key) ? copyJsonValue(this.incomingFlash[key] as T) : undefined;
+  }
+
+  async bindUser(userId: string, metadata?: UserSessionMetadata): Promise<void> {
+    assertUserId(userId);
+    this.use();
+    this.assertOpen();
+    // At the call, before any I/O: a store that cannot index says so here, not at the commit.
+    this.persistence.assertCanBindUsers();
+    const binding = userBinding(userId, metadata, Date.now());
+    if (!(await this.loadedUnchanged())) return;
+    this.binding = binding;
+    this.bindingChanged = true;
+    this.staged.set(USER_BINDING_KEY, { ...binding });
   }
 
   ignoreChanges(): void {
@@ -336,6 +364,7 @@ export class SessionHandle implements Session, PersistedSession {
     if (this.outgoingFlash !== undefined) {
       Object.defineProperty(data, FLASH_KEY, { value: this.outgoingFlash, enumerable: true, writable: true, configurable: true });
     }
+    if (this.binding !== undefined) data[USER_BINDING_KEY] = { ...this.binding };
     const expiresAt = this.exists ? this.expiresAt : now + this.ttl(now);
     return { id: this.currentId, createdAt: this.createdAt, expiresAt, data };
   }
@@ -389,6 +418,8 @@ export class SessionHandle implements Session, PersistedSession {
     this.staged = new Map();
     this.clearStaged = false;
     this.outgoingFlash = undefined;
+    this.binding = undefined;
+    this.bindingChanged = false;
     this.createdAt = Date.now();
   }
 
@@ -455,6 +486,8 @@ export class SessionHandle implements Session, PersistedSession {
 
   private adopt(record: StoredSession): void {
     this.values = record.data;
+    this.binding = readUserBinding(this.values);
+    this.values.delete(USER_BINDING_KEY);
     this.exists = true;
     this.trusted = true;
     this.createdAt = record.createdAt;
@@ -483,8 +516,11 @@ export class SessionHandle implements Session, PersistedSession {
     if (!this.loaded || this.dropped) return;
     const now = Date.now();
     if (this.staged.size === 0 && !this.clearStaged) {
-      await this.touchIfDue(now);
-      return;
+      // A bound session's touch is a write of its binding: lastSeenAt moves with the idle timeout.
+      if (this.binding === undefined || !this.exists || !isTouchDue(this.createdAt, this.expiresAt, now, this.deps.options)) {
+        await this.touchIfDue(now);
+        return;
+      }
     }
     if (this.exists) await this.writeUpdate(now);
     else await this.writeCreate(now);
@@ -522,9 +558,10 @@ export class SessionHandle implements Session, PersistedSession {
     const flash = this.staged.get(FLASH_KEY);
     if (flash !== undefined && flash !== REMOVED) set.set(FLASH_KEY, flash);
     this.resetStaged();
-    if (set.size === 0) return;
+    if (set.size === 0 && this.binding === undefined) return;
     const ttl = this.ttl(now);
-    await this.persistence.write(this.recordKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl });
+    const user = this.stageBinding(set, now);
+    await this.persistence.write(this.recordKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl, user });
     this.exists = true;
     this.expiresAt = now + ttl;
     this.extended = true;
@@ -540,6 +577,7 @@ export class SessionHandle implements Session, PersistedSession {
     const clear = this.clearStaged;
     const ttl = this.ttl(now);
     this.resetStaged();
+    const user = this.stageBinding(set, now);
     const written = await this.persistence.write(this.recordKey(), {
       mode: 'update',
       set,
@@ -547,6 +585,7 @@ export class SessionHandle implements Session, PersistedSession {
       clear,
       createdAt: this.createdAt,
       ttl,
+      user,
     });
     if (!written) {
       this.lostToConcurrentDestroy();
@@ -562,6 +601,21 @@ export class SessionHandle implements Session, PersistedSession {
     if (!(await this.persistence.touch(this.recordKey(), ttl))) return;
     this.expiresAt = now + ttl;
     this.extended = true;
+  }
+
+  /**
+   * A bound session's every write carries its binding with `seenAt` moved to `now` (so a clear
+   * keeps it, and lastSeenAt follows writes and touches). Resolves the index entry the store
+   * must add: on a create (a login, a regenerate) and on the write after `bindUser`.
+   */
+  private stageBinding(set: Map<string, unknown>, now: number): SessionWrite['user'] {
+    const binding = this.binding;
+    if (binding === undefined) return undefined;
+    binding.seenAt = now;
+    set.set(USER_BINDING_KEY, { ...binding });
+    const indexed = !this.exists || this.bindingChanged;
+    this.bindingChanged = false;
+    return indexed ? { userId: binding.id, deadline: this.createdAt + this.deps.options.absoluteTimeoutMs } : undefined;
   }
 
   private resetStaged(): void {

@@ -1,7 +1,7 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { LruList, type LruNode } from '../lru-list.js';
-import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { boundUserOf, SessionStore, type SessionWrite, type StoredSession, type UserSessionRecord } from '../session.store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -21,6 +21,8 @@ interface MemoryEntry extends LruNode {
   data: string;
   createdAt: number;
   expiresAt: number;
+  /** The user whose index holds this entry (`SessionWrite.user`). */
+  userId?: string;
 }
 
 /**
@@ -71,6 +73,8 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private sweepPass: Promise<void> | undefined;
   private warnedFull = false;
   private closed = false;
+  /** Per-user index: the keys of each user's sessions. Entries leave it when they leave the store. */
+  private readonly users = new Map<string, Set<string>>();
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
@@ -99,14 +103,16 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const now = Date.now();
     if (change.mode === 'create') {
-      this.insert({
+      const entry: MemoryEntry = {
         key,
         data: stringifyData(change.set),
         createdAt: change.createdAt,
         expiresAt: now + change.ttl,
         lruPrev: undefined,
         lruNext: undefined,
-      });
+      };
+      this.insert(entry);
+      if (change.user !== undefined) this.index(entry, change.user.userId);
       return true;
     }
     const entry = this.live(key, now);
@@ -117,6 +123,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     entry.data = stringifyData(data);
     entry.expiresAt = now + change.ttl;
     this.activity.touch(entry);
+    if (change.user !== undefined) this.index(entry, change.user.userId);
     return true;
   }
 
@@ -135,6 +142,27 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return live;
   }
 
+  /**
+   * The user's live sessions. The index holds exactly the entries the store holds: an entry
+   * leaves it when it is destroyed, swept, evicted or found expired. One map lookup per session.
+   */
+  override async listByUser(userId: string): Promise<UserSessionRecord[]> {
+    const keys = this.users.get(userId);
+    if (keys === undefined) return [];
+    const now = Date.now();
+    const records: UserSessionRecord[] = [];
+    // A copy: live() removes expired entries from the set while we walk it.
+    for (const key of [...keys]) {
+      const entry = this.live(key, now);
+      if (entry === undefined) continue;
+      const data = parseData(entry.data);
+      // Bound to someone else since (a later bindUser): that user's index has it now.
+      if (boundUserOf(data) !== userId) continue;
+      records.push({ key, session: { data, createdAt: entry.createdAt, expiresAt: entry.expiresAt } });
+    }
+    return records;
+  }
+
   /** Stops the sweep timer and drops every session; a later write starts afresh. */
   onApplicationShutdown(): void {
     this.closed = true;
@@ -142,6 +170,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.timer = undefined;
     for (const shard of this.shards) shard.clear();
     this.activity.clear();
+    this.users.clear();
     this.count = 0;
   }
 
@@ -201,6 +230,28 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private forget(entry: MemoryEntry): void {
     this.activity.remove(entry);
     this.count--;
+    if (entry.userId !== undefined) this.unindex(entry);
+  }
+
+  /** Files the entry under `userId` (and out of any other user's index). */
+  private index(entry: MemoryEntry, userId: string): void {
+    if (entry.userId === userId) return;
+    if (entry.userId !== undefined) this.unindex(entry);
+    entry.userId = userId;
+    let keys = this.users.get(userId);
+    if (keys === undefined) {
+      keys = new Set();
+      this.users.set(userId, keys);
+    }
+    keys.add(entry.key);
+  }
+
+  private unindex(entry: MemoryEntry): void {
+    const userId = entry.userId as string;
+    const keys = this.users.get(userId);
+    keys?.delete(entry.key);
+    if (keys !== undefined && keys.size === 0) this.users.delete(userId);
+    entry.userId = undefined;
   }
 
   /** Adds a session (replacing any under its key) as the most recently active. */
