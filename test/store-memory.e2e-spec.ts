@@ -18,12 +18,16 @@ class SharedMemory extends SessionStore {
   destroy(key: string) {
     return this.inner.destroy(key);
   }
+  listByUser(userId: string) {
+    return this.inner.listByUser(userId);
+  }
 }
 
 runStoreContract({
   name: 'memory',
   perKeyAcrossNodes: true,
   httpTimeouts: true,
+  userIndex: true,
   async create() {
     const store = new MemoryStore();
     return {
