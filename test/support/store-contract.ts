@@ -21,6 +21,8 @@ export interface StoreFixture {
   sibling(): Promise<SessionStore>;
   /** Closes and removes what the fixture opened. */
   close(): Promise<void>;
+  /** How many entries the store's per-user index holds for `userId`, looked at directly. */
+  userIndexSize?(userId: string): Promise<number>;
 }
 
 export interface StoreContract {
@@ -41,8 +43,6 @@ export interface StoreContract {
   httpTimeouts?: boolean;
   /** The store keeps a per-user index (`listByUser`): run the user-index cases. */
   userIndex?: boolean;
-  /** How many entries the store's index holds for `userId` (checks that nothing outlives its session). */
-  userIndexSize?(fixture: StoreFixture, userId: string): Promise<number>;
 }
 
 /** The URL provisioned by `test/support/services.ts`, or a failure saying how to get one. */
