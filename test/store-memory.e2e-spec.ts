@@ -18,7 +18,7 @@ class SharedMemory extends SessionStore {
   destroy(key: string) {
     return this.inner.destroy(key);
   }
-  listByUser(userId: string) {
+  override listByUser(userId: string) {
     return this.inner.listByUser(userId);
   }
 }

@@ -14,7 +14,9 @@ import {
   SessionService,
   type SessionStore,
 } from '@novanest/session';
+import { cookieValue, setCookieFor } from './support/cookies.js';
 import { PLATFORMS, startApp } from './support/platforms.js';
+import { UserIndexController } from './support/user-index-contract.js';
 import { sessionTestModule } from './support/session-test.controller.js';
 
 /** Each call, with the error it threw (name and message) instead of a 500. */
@@ -102,7 +104,16 @@ describe.each(PLATFORMS)("a user's sessions on %s", (platform) => {
 
     it('bindUser throws at the call, naming the store, and nothing is written', async () => {
       const response = await request(app.getHttpServer()).post('/attempt/bind').send({ user: 'ada' });
-      expect(response.body).toEqual(expected);
+      expect(response.body).toEqual(
+        storeName === 'CookieStore'
+          ? {
+              error: 'SessionUserIndexUnsupportedError',
+              message:
+                'CookieStore cannot bind sessions to users without a server-side store for revocation: pass new ' +
+                'CookieStore({ secret, revocation: <a MemoryStore, RedisStore or PostgresStore> }), or keep sessions in one of those stores',
+            }
+          : expected,
+      );
       // The request committed nothing: no record, so no cookie carries one.
       const read = await request(app.getHttpServer()).get('/read');
       expect(read.body).toMatchObject({ isNew: true, data: {} });
@@ -140,5 +151,112 @@ describe.each(PLATFORMS)("a user's sessions on %s", (platform) => {
         message: 'session key "$user" is reserved for the user binding; use bindUser(userId)',
       });
     });
+  });
+});
+
+/** A MemoryStore that counts its reads: the cost of the cookie store's revocation check. */
+class CountingStore extends MemoryStore {
+  reads = 0;
+  override get(key: string) {
+    this.reads++;
+    return super.get(key);
+  }
+}
+
+const SECRET = 'a-secret-of-at-least-thirty-two-bytes!!';
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(PLATFORMS)('cookie store revocation on %s', (platform) => {
+  let app: INestApplication;
+  let revocation: CountingStore;
+  let server: ReturnType<INestApplication['getHttpServer']>;
+
+  beforeAll(async () => {
+    revocation = new CountingStore();
+    const store = new CookieStore({ secret: SECRET, revocation });
+    app = await startApp(platform, sessionTestModule(store, { idleTimeout: 1, absoluteTimeout: 60 }, UserIndexController));
+    server = app.getHttpServer();
+  });
+  afterAll(async () => {
+    await app?.close();
+    revocation.onApplicationShutdown();
+  });
+
+  async function login(user: string): Promise<string> {
+    const response = await request(server).post('/user/login').set('User-Agent', 'test').send({ user });
+    expect(response.status).toBe(200);
+    return cookieValue(response) as string;
+  }
+
+  async function me(cookie: string): Promise<{ userId: string | null; setCookie: string | undefined }> {
+    const response = await request(server).get('/user/me').set('Cookie', `session_id=${cookie}`);
+    expect(response.status).toBe(200);
+    return { userId: (response.body as { userId: string | null }).userId, setCookie: setCookieFor(response) };
+  }
+
+  it('after "log out everywhere", every copied old cookie of the user is refused; a new login works', async () => {
+    const laptop = await login('ada');
+    const phone = await login('ada');
+    const bystander = await login('bob');
+    expect((await me(laptop)).userId).toBe('ada');
+
+    const revoked = await request(server).post('/user/revoke-all').set('Cookie', `session_id=${phone}`);
+    expect(revoked.status).toBe(200);
+    for (const copy of [laptop, phone]) {
+      const seen = await me(copy);
+      expect(seen.userId).toBeNull();
+      // The refused cookie is expired, not left to be sent again.
+      expect(seen.setCookie).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i);
+    }
+    expect((await me(bystander)).userId).toBe('bob');
+    await sleep(2);
+    expect((await me(await login('ada'))).userId).toBe('ada');
+  });
+
+  it('"log out everywhere else" keeps the current device with a re-sealed cookie; its old copy is refused too', async () => {
+    const laptop = await login('cy');
+    const phone = await login('cy');
+    await sleep(2);
+    const response = await request(server).post('/user/revoke-others').set('Cookie', `session_id=${laptop}`);
+    expect(response.status).toBe(200);
+    const resealed = cookieValue(response);
+    expect(resealed).toBeDefined();
+    expect(resealed).not.toBe(laptop);
+    expect((await me(resealed as string)).userId).toBe('cy');
+    expect((await me(phone)).userId).toBeNull();
+    expect((await me(laptop)).userId).toBeNull();
+  });
+
+  it('costs one revocation-store read per request that uses a bound session, none otherwise', async () => {
+    const bound = await login('dee');
+    const unbound = cookieValue(await request(server).post('/set').send({ key: 'a', value: 1 })) as string;
+    const before = revocation.reads;
+    await me(bound);
+    expect(revocation.reads - before).toBe(1);
+    await me(unbound);
+    await request(server).get('/untouched').set('Cookie', `session_id=${bound}`);
+    expect(revocation.reads - before).toBe(1);
+  });
+
+  it('lists and revokes by handle only where sessions are indexed: the clear error, naming CookieStore', async () => {
+    const bound = await login('fay');
+    const response = await request(server).get('/user/sessions').set('Cookie', `session_id=${bound}`);
+    expect(response.status).toBe(500);
+    expect((await me(bound)).userId).toBe('fay');
+  });
+
+  it("a replayed cookie's idle deadline does not move: an old copy dies at its own deadline", async () => {
+    const first = await login('eve');
+    const started = Date.now();
+    await sleep(600);
+    // Used within its idle timeout (1 s): the response re-seals with a later deadline.
+    const used = await request(server).get('/user/me').set('Cookie', `session_id=${first}`);
+    expect((used.body as { userId: string }).userId).toBe('eve');
+    const renewed = cookieValue(used);
+    expect(renewed).toBeDefined();
+    await sleep(started + 1300 - Date.now());
+    // Past the first cookie's own deadline: replaying it opens nothing, whatever happened since.
+    expect((await me(first)).userId).toBeNull();
+    expect((await me(renewed as string)).userId).toBe('eve');
   });
 });

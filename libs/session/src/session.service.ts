@@ -17,7 +17,7 @@ export class SessionService {
   private readonly users: UserSessionIndex;
 
   constructor(protected readonly sessions: SessionManager) {
-    this.users = new UserSessionIndex(sessions.store, sessions.options.storeTimeoutMs);
+    this.users = new UserSessionIndex(sessions);
   }
 
   /** A new session id: 32 random bytes, base64url (43 characters). */
@@ -66,7 +66,7 @@ export class SessionService {
    * `SessionStoreUnavailableException` (a 503) when the store does not answer within `storeTimeout`.
    */
   listUserSessions(userId: string, request?: object): Promise<UserSessionInfo[]> {
-    return this.users.list(userId, request === undefined ? undefined : this.currentKey(request));
+    return this.users.list(userId, request);
   }
 
   /**
@@ -82,13 +82,13 @@ export class SessionService {
    * Ends every session of the user ("log out everywhere", e.g. after a password change), or
    * with `except: request` every one but that request's ("log out other devices"). Resolves how
    * many were ended.
+   *
+   * With `CookieStore` and its `revocation` store, sealed sessions cannot be counted or found:
+   * the user's "valid after" moves to now instead (one write), so every sealed session of the
+   * user bound before it is refused from its next request on, every copy included; `except`
+   * re-seals the request's session with the new time. Resolves `0` then.
    */
   revokeUserSessions(userId: string, options: { except?: object } = {}): Promise<number> {
-    return this.users.revokeAll(userId, options.except === undefined ? undefined : this.currentKey(options.except));
-  }
-
-  /** The record key of the request's session. */
-  private currentKey(request: object): string {
-    return this.sessions.persistence.recordKey(this.sessions.sessionOf(request).id);
+    return this.users.revokeAll(userId, options.except);
   }
 }

@@ -65,6 +65,11 @@ export interface SessionPersistence {
    * users here, i.e. listed and revoked per user.
    */
   assertCanBindUsers(): void;
+  /**
+   * Optional: whether a record that came with the request (a sealed cookie) still counts. Only
+   * asked for records bound to a user; absent, every such record counts.
+   */
+  admit?(record: StoredSession): Promise<boolean>;
   /** Throws `SessionTooLargeError` when the session no longer fits its cookie. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */

@@ -109,9 +109,12 @@ export class SessionHandle implements Session, PersistedSession {
     this.currentId = incoming?.id ?? generateSessionId();
     this.trusted = incoming === undefined;
     this.createdAt = Date.now();
-    // A fresh id has nothing to load, and a sealed cookie brought its record along.
-    this.loaded = incoming === undefined || incoming.record !== undefined;
-    if (incoming?.record !== undefined) this.openIncoming(incoming.record);
+    // A fresh id has nothing to load, and a sealed cookie brought its record along (which, when
+    // bound to a user, the persistence may still have to admit: a revocation lookup on load).
+    const record = incoming?.record;
+    const admitted = record === undefined || this.persistence.admit === undefined || readUserBinding(record.data) === undefined;
+    this.loaded = incoming === undefined || (record !== undefined && admitted);
+    if (record !== undefined && admitted) this.openIncoming(record);
   }
 
   get id(): string {
@@ -456,7 +459,7 @@ export class SessionHandle implements Session, PersistedSession {
     const key = this.recordKey();
     let record;
     try {
-      record = await this.persistence.load(key);
+      record = this.incoming?.record === undefined ? await this.persistence.load(key) : await this.admitIncoming(this.incoming.record);
     } catch (error) {
       this.loading = undefined;
       throw error;
@@ -470,6 +473,28 @@ export class SessionHandle implements Session, PersistedSession {
     }
     if (record !== undefined && record.expiresAt > now) this.adopt(record);
     this.loaded = true;
+  }
+
+  /**
+   * A sealed record bound to a user, once the persistence has admitted it: `undefined` when the
+   * user logged out everywhere since it was bound, and then the cookie is expired.
+   */
+  private async admitIncoming(record: StoredSession): Promise<StoredSession | undefined> {
+    if (await (this.persistence.admit as (record: StoredSession) => Promise<boolean>)(record)) return record;
+    this.destroyed = true;
+    return undefined;
+  }
+
+  /**
+   * @internal Moves the binding's time to `now` and stages it, so the session survives a
+   * "valid after" set at `now` (the cookie store's "log out everywhere else").
+   */
+  async rebindAt(now: number): Promise<void> {
+    this.use();
+    this.assertOpen();
+    if (!(await this.loadedUnchanged()) || this.binding === undefined) return;
+    this.binding.since = now;
+    this.staged.set(USER_BINDING_KEY, { ...this.binding });
   }
 
   /** A record that came with the request (a sealed cookie), already opened and checked. */

@@ -1,6 +1,9 @@
 import { withDeadline } from '../persistence/store-deadline.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { SessionStore, UserSessionRecord } from '../stores/session.store.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
+import { isLiveSession, type SessionManager } from '../request/session.manager.js';
+import type { CookieRevocation } from './cookie-revocation.js';
 import { assertUserId, SessionUserIndexUnsupportedError, type UserSessionInfo, userSessionHandle, userSessionInfo } from './user-sessions.js';
 
 /** A store that keeps a per-user index. */
@@ -29,12 +32,16 @@ export function assertUserIndex(store: SessionStore): asserts store is IndexedSt
  * `SessionStoreUnavailableException`, a 503 like any session call's. Internal.
  */
 export class UserSessionIndex {
-  constructor(
-    private readonly store: SessionStore,
-    private readonly timeoutMs: number,
-  ) {}
+  private readonly store: SessionStore;
+  private readonly timeoutMs: number;
 
-  async list(userId: string, currentKey: string | undefined): Promise<UserSessionInfo[]> {
+  constructor(private readonly sessions: SessionManager) {
+    this.store = sessions.store;
+    this.timeoutMs = sessions.options.storeTimeoutMs;
+  }
+
+  async list(userId: string, request: object | undefined): Promise<UserSessionInfo[]> {
+    const currentKey = request === undefined ? undefined : this.currentKey(request);
     const records = await this.records(userId);
     return records.map((record) => userSessionInfo(record, currentKey)).sort((a, b) => a.createdAt - b.createdAt);
   }
@@ -46,9 +53,36 @@ export class UserSessionIndex {
     return (await this.destroy([record.key])) === 1;
   }
 
-  async revokeAll(userId: string, exceptKey: string | undefined): Promise<number> {
+  async revokeAll(userId: string, except: object | undefined): Promise<number> {
+    const store = this.store;
+    if (store instanceof CookieStore && store.revocation !== undefined) {
+      assertUserId(userId);
+      await this.revokeSealed(store.revocation, userId, except);
+      return 0;
+    }
+    const exceptKey = except === undefined ? undefined : this.currentKey(except);
     const keys = (await this.records(userId)).map((record) => record.key).filter((key) => key !== exceptKey);
     return this.destroy(keys);
+  }
+
+  /**
+   * Sealed sessions cannot be found, so they are outdated instead: the user's "valid after"
+   * moves to now, and the excepted request's session (when it is the user's) is bound anew at
+   * that same time and re-sealed into its response.
+   */
+  private async revokeSealed(revocation: CookieRevocation, userId: string, except: object | undefined): Promise<void> {
+    const now = Date.now();
+    const current = except === undefined ? undefined : this.sessions.sessionOf(except);
+    if (current !== undefined && isLiveSession(current)) {
+      await current.load();
+      if (current.userId === userId) await current.rebindAt(now);
+    }
+    await this.call(() => revocation.revokeBefore(userId, now, this.sessions.options.absoluteTimeoutMs));
+  }
+
+  /** The record key of the request's session. */
+  private currentKey(request: object): string {
+    return this.sessions.persistence.recordKey(this.sessions.sessionOf(request).id);
   }
 
   private async records(userId: string): Promise<UserSessionRecord[]> {

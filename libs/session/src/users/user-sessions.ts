@@ -39,6 +39,8 @@ export interface UserBinding {
   ip?: string;
   /** Last write or idle-timeout touch, ms since the epoch. */
   seenAt: number;
+  /** When `bindUser` ran, ms since the epoch: a cookie store's "valid after" is checked against it. */
+  since: number;
 }
 
 /** Longest user id accepted by `bindUser`, in characters. */
@@ -49,14 +51,16 @@ const MAX_IP_LENGTH = 64;
 /**
  * Thrown at the call (`bindUser`, and `SessionService`'s calls for a user's sessions) when the
  * configured store keeps no per-user index: the Nova-style and express-session adapters, and the
- * cookie store. The message names the store and what to use instead.
+ * cookie store (which, given a `revocation` store, supports `bindUser` and
+ * `revokeUserSessions`, not listing). The message names the store and what to use instead.
  */
 export class SessionUserIndexUnsupportedError extends Error {
   override readonly name = 'SessionUserIndexUnsupportedError';
-  constructor(storeName: string) {
+  constructor(storeName: string, detail?: string) {
     super(
-      `${storeName} cannot list or revoke a user's sessions (it keeps no per-user index): ` +
-        'use MemoryStore, RedisStore or PostgresStore for bindUser and SessionService.listUserSessions / revokeUserSession(s)',
+      detail ??
+        `${storeName} cannot list or revoke a user's sessions (it keeps no per-user index): ` +
+          'use MemoryStore, RedisStore or PostgresStore for bindUser and SessionService.listUserSessions / revokeUserSession(s)',
     );
   }
 }
@@ -78,7 +82,7 @@ function cut(value: unknown, max: number): string | undefined {
 
 /** The binding `bindUser` stores: metadata that is not a string is left out, long strings are cut. */
 export function userBinding(userId: string, metadata: UserSessionMetadata | undefined, now: number): UserBinding {
-  const binding: UserBinding = { id: userId, seenAt: now };
+  const binding: UserBinding = { id: userId, seenAt: now, since: now };
   const userAgent = cut(metadata?.userAgent, MAX_USER_AGENT_LENGTH);
   const ip = cut(metadata?.ip, MAX_IP_LENGTH);
   if (userAgent !== undefined) binding.userAgent = userAgent;
@@ -90,9 +94,9 @@ export function userBinding(userId: string, metadata: UserSessionMetadata | unde
 export function readUserBinding(data: ReadonlyMap<string, unknown>): UserBinding | undefined {
   const value = data.get(USER_BINDING_KEY);
   if (typeof value !== 'object' || value === null) return undefined;
-  const { id, userAgent, ip, seenAt } = value as Record<string, unknown>;
+  const { id, userAgent, ip, seenAt, since } = value as Record<string, unknown>;
   if (typeof id !== 'string') return undefined;
-  const binding: UserBinding = { id, seenAt: typeof seenAt === 'number' ? seenAt : 0 };
+  const binding: UserBinding = { id, seenAt: typeof seenAt === 'number' ? seenAt : 0, since: typeof since === 'number' ? since : 0 };
   if (typeof userAgent === 'string') binding.userAgent = userAgent;
   if (typeof ip === 'string') binding.ip = ip;
   return binding;
