@@ -76,7 +76,14 @@ describe('postgres: the user_id column on a table created before it existed', ()
       user: { userId, deadline: now + 60_000 },
     };
   };
-  const plain = (): SessionWrite => ({ mode: 'create', set: new Map([['a', 1]]), delete: [], clear: false, createdAt: Date.now(), ttl: 60_000 });
+  const plain = (): SessionWrite => ({
+    mode: 'create',
+    set: new Map([['a', 1]]),
+    delete: [],
+    clear: false,
+    createdAt: Date.now(),
+    ttl: 60_000,
+  });
   const key = (): string => randomBytes(32).toString('base64url');
 
   it('serves unbound sessions unchanged, and refuses a binding with the sentence that says what to run', async () => {
@@ -111,7 +118,10 @@ describe('postgres: the user_id column on a table created before it existed', ()
     expect(await store.write(indexed, bound('ada'))).toBe(true);
     expect((await store.listByUser('ada')).map((each) => each.key)).toEqual([indexed]);
     expect(Object.fromEntries((await store.get(kept))?.data ?? [])).toEqual({ a: 1 });
-    const index = await pool.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexname = $2`, [table, `${table}_user_id_idx`]);
+    const index = await pool.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexname = $2`, [
+      table,
+      `${table}_user_id_idx`,
+    ]);
     expect(index.rows[0]?.indexdef).toMatch(/\(user_id\) WHERE \(user_id IS NOT NULL\)/);
   });
 

@@ -198,11 +198,23 @@ export function runUserIndexCases(
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ current: true, userAgent: 'laptop-browser' });
 
-    expect((await request(context.server()).post('/clear').set('Cookie', withId(renewed as string))).status).toBe(200);
+    expect(
+      (
+        await request(context.server())
+          .post('/clear')
+          .set('Cookie', withId(renewed as string))
+      ).status,
+    ).toBe(200);
     expect(await me(renewed as string)).toEqual({ userId: ada, user: null });
     expect((await list(renewed as string)).length).toBe(1);
 
-    expect((await request(context.server()).post('/destroy').set('Cookie', withId(renewed as string))).status).toBe(200);
+    expect(
+      (
+        await request(context.server())
+          .post('/destroy')
+          .set('Cookie', withId(renewed as string))
+      ).status,
+    ).toBe(200);
     const fresh = await login(ada, 'phone-browser');
     expect((await list(fresh)).map((each) => each.userAgent)).toEqual(['phone-browser']);
   });

@@ -83,7 +83,7 @@ export class SealedCookiePersistence implements SessionPersistence {
     if (this.revocation === undefined) {
       throw new SessionUserIndexUnsupportedError(
         'CookieStore',
-        "CookieStore cannot bind sessions to users without a server-side store for revocation: pass new CookieStore({ secret, revocation: <a MemoryStore, RedisStore or PostgresStore> }), or keep sessions in one of those stores",
+        'CookieStore cannot bind sessions to users without a server-side store for revocation: pass new CookieStore({ secret, revocation: <a MemoryStore, RedisStore or PostgresStore> }), or keep sessions in one of those stores',
       );
     }
   }

@@ -28,6 +28,13 @@ export class CookieRevocation {
 
   /** One store write: sessions of the user bound before `at` no longer count. Kept `ttl` ms. */
   async revokeBefore(userId: string, at: number, ttl: number): Promise<void> {
-    await this.store.write(this.key(userId), { mode: 'create', set: new Map([[VALID_AFTER, at]]), delete: [], clear: false, createdAt: at, ttl });
+    await this.store.write(this.key(userId), {
+      mode: 'create',
+      set: new Map([[VALID_AFTER, at]]),
+      delete: [],
+      clear: false,
+      createdAt: at,
+      ttl,
+    });
   }
 }

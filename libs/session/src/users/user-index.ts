@@ -4,7 +4,13 @@ import type { SessionStore, UserSessionRecord } from '../stores/session.store.js
 import { CookieStore } from '../stores/cookie/cookie.store.js';
 import { isLiveSession, type SessionManager } from '../request/session.manager.js';
 import type { CookieRevocation } from './cookie-revocation.js';
-import { assertUserId, SessionUserIndexUnsupportedError, type UserSessionInfo, userSessionHandle, userSessionInfo } from './user-sessions.js';
+import {
+  assertUserId,
+  SessionUserIndexUnsupportedError,
+  type UserSessionInfo,
+  userSessionHandle,
+  userSessionInfo,
+} from './user-sessions.js';
 
 /** A store that keeps a per-user index. */
 type IndexedStore = SessionStore & Required<Pick<SessionStore, 'listByUser'>>;

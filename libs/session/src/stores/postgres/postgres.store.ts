@@ -287,7 +287,10 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
       if (!isPlainObject(stored)) continue;
       const data = new Map<string, unknown>(Object.entries(stored));
       if (boundUserOf(data) !== userId) continue;
-      records.push({ key: row.key, session: { data, createdAt: Math.round(Number(row.created_ms)), expiresAt: now + Number(row.remaining_ms) } });
+      records.push({
+        key: row.key,
+        session: { data, createdAt: Math.round(Number(row.created_ms)), expiresAt: now + Number(row.remaining_ms) },
+      });
     }
     return records;
   }
