@@ -34,6 +34,20 @@ function nearCacheFromEnv(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
+ * SESSION_MEMORY_MAX_ENTRIES: the MemoryStore's cap on sessions held (a positive integer);
+ * unset keeps the store's default.
+ */
+function memoryStoreFromEnv(env: NodeJS.ProcessEnv): MemoryStore {
+  const value = env.SESSION_MEMORY_MAX_ENTRIES;
+  if (value === undefined || value === '') return new MemoryStore();
+  const maxEntries = /^[1-9][0-9]*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(maxEntries)) {
+    throw new Error(`SESSION_MEMORY_MAX_ENTRIES must be a positive integer (sessions held in memory), got ${JSON.stringify(value)}`);
+  }
+  return new MemoryStore({ maxEntries });
+}
+
+/**
  * Waits for a new Redis client to connect, so the first requests do not meet an offline
  * client; gives up after `ms` and starts anyway (requests then get 503 until Redis is up).
  */
@@ -49,13 +63,13 @@ async function readyOrTimeout(client: { status: string; once(event: 'ready', lis
 }
 
 /**
- * The store named by SESSION_STORE: `memory` (the default), `cookie` (with SESSION_SECRET, at
+ * The store named by SESSION_STORE: `memory` (the default; SESSION_MEMORY_MAX_ENTRIES caps it), `cookie` (with SESSION_SECRET, at
  * least 32 bytes; several secrets comma-separated, newest first), a `redis://` URL (with
  * SESSION_NEAR_CACHE=1 for the near-cache) or a `postgres://` URL. Drivers are loaded only
  * when asked for.
  */
 export async function createSessionStore(spec: string, env: NodeJS.ProcessEnv, connections: StoreConnections): Promise<SessionStore> {
-  if (spec === 'memory') return new MemoryStore();
+  if (spec === 'memory') return memoryStoreFromEnv(env);
   if (spec === 'cookie') {
     const secret = env.SESSION_SECRET;
     if (secret === undefined || secret === '') {

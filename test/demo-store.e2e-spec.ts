@@ -11,6 +11,24 @@ describe('the demo picks its store from SESSION_STORE', () => {
     expect(await createSessionStore('cookie', { SESSION_SECRET: secret }, connections)).toBeInstanceOf(CookieStore);
   });
 
+  it('caps the memory store at SESSION_MEMORY_MAX_ENTRIES sessions, and refuses anything but a positive integer', async () => {
+    const store = (await createSessionStore('memory', { SESSION_MEMORY_MAX_ENTRIES: '3' }, connections)) as MemoryStore;
+    try {
+      const create = { mode: 'create', set: new Map([['a', 1]]), delete: [], clear: false, createdAt: Date.now(), ttl: 60_000 } as const;
+      for (const key of ['k1', 'k2', 'k3', 'k4', 'k5']) await store.write(key, create);
+      expect(store.size).toBe(3);
+      expect(await store.get('k5')).toBeDefined();
+      expect(await store.get('k2')).toBeUndefined();
+    } finally {
+      store.onApplicationShutdown();
+    }
+    for (const bad of ['0', '-5', '1.5', 'many', '1e3', ' 10']) {
+      await expect(createSessionStore('memory', { SESSION_MEMORY_MAX_ENTRIES: bad }, connections)).rejects.toThrow(
+        `SESSION_MEMORY_MAX_ENTRIES must be a positive integer (sessions held in memory), got ${JSON.stringify(bad)}`,
+      );
+    }
+  });
+
   it('refuses a cookie store without a secret, a short secret, and unknown stores, each with one sentence', async () => {
     await expect(createSessionStore('cookie', {}, connections)).rejects.toThrow(
       'SESSION_STORE=cookie needs SESSION_SECRET (at least 32 bytes; several comma-separated, newest first)',

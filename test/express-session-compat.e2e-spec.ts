@@ -26,7 +26,7 @@ import { Strategy } from 'passport-local';
 import request from 'supertest';
 import { CookieStore, expressSession, MemoryStore, SessionModule, type SessionStore } from '@novanest/session';
 import { RedisStore } from '@novanest/session/redis';
-import { cookieValue } from './support/cookies.js';
+import { cookieValue, setCookies } from './support/cookies.js';
 import { serviceUrl } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
@@ -196,6 +196,23 @@ class EcosystemController {
     return { ok: true };
   }
 
+  /** A change the assignment check cannot see: a Date nested in a plain object. */
+  @Post('bad-nested')
+  badNested(@Req() req: SessionRequest) {
+    req.session.visited = 'changed';
+    req.session.profile = {};
+    (req.session.profile as Record<string, unknown>).when = new Date(0);
+    return { ok: true };
+  }
+
+  /** A value over the 64 KiB default of maxSessionBytes, assigned where the size is not checked. */
+  @Post('too-large')
+  tooLarge(@Req() req: SessionRequest) {
+    req.session.visited = 'changed';
+    req.session.blob = 'x'.repeat(100 * 1024);
+    return { ok: true };
+  }
+
   @Post('reserved')
   reserved(@Req() req: SessionRequest) {
     (req.session as Record<string, unknown>).save = 'oops';
@@ -356,6 +373,17 @@ describe('express-session compatibility: the Nest docs Passport recipe', () => {
     const cookie = await visited(app);
     await request(app.getHttpServer()).post('/bad-value').set('Cookie', `session_id=${cookie}`).expect(500);
     await request(app.getHttpServer()).post('/reserved').set('Cookie', `session_id=${cookie}`).expect(500);
+    const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
+    expect(data.body).toEqual({ visited: true });
+  });
+
+  it('a nested value it cannot save, or a session over maxSessionBytes, fails the request (500) and loses nothing', async () => {
+    const cookie = await visited(app);
+    for (const path of ['/bad-nested', '/too-large']) {
+      const failed = await request(app.getHttpServer()).post(path).set('Cookie', `session_id=${cookie}`).expect(500);
+      expect(failed.body).toEqual({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+      expect(setCookies(failed)).toEqual([]);
+    }
     const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
     expect(data.body).toEqual({ visited: true });
   });

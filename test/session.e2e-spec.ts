@@ -486,6 +486,7 @@ describe('module set-up', () => {
     [{ cookie: { name: 'bad name' } }, 'session cookie name "bad name" is not a valid cookie name'],
     [{ cookie: { path: '/a;b' } }, 'session cookie path "/a;b" must start with "/"'],
     [{ cookie: { name: '__Host-sid', domain: 'example.com', secure: true } }, '__Host- require secure: true'],
+    [{ maxSessionBytes: 0 }, 'session maxSessionBytes must be a positive integer (bytes of JSON) or false (no limit), got 0'],
   ])('bad options fail at start-up with one sentence: %j', async (options, message) => {
     @Module({ imports: [SessionModule.forRoot(new MemoryStore(), options as never)] })
     class BadModule {}

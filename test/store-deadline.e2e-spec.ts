@@ -154,19 +154,29 @@ class DeadlineController {
   @HttpCode(200)
   async loadThenSet(@Session() session: Session, @Body() body: { key: string; value: unknown; delayMs: number }) {
     await session.load();
+    loadThenSet.loaded();
     await sleep(body.delayMs);
     await session.set(body.key, body.value);
+    loadThenSet.returnedAt = performance.now();
     return { ok: true };
   }
 }
 
 const withId = (id: string): string => `session_id=${id}`;
 
+/**
+ * What the load-then-set handler reports to the test (the app runs in this process): when its
+ * load was answered, so the test stalls the store only then, and when it returned, from which
+ * the commit's time is counted. Loaded machines make any fixed sleep too short for either.
+ */
+const loadThenSet = { loaded: (): void => undefined, returnedAt: 0 };
+
 /** Runs `call`, resolving with its response and how long it took. */
-async function timed(call: () => PromiseLike<Response>): Promise<{ response: Response; ms: number }> {
+async function timed(call: () => PromiseLike<Response>): Promise<{ response: Response; ms: number; endedAt: number }> {
   const started = performance.now();
   const response = await call();
-  return { response, ms: performance.now() - started };
+  const endedAt = performance.now();
+  return { response, ms: endedAt - started, endedAt };
 }
 
 function expectDeadline503({ response, ms }: { response: Response; ms: number }, what: string): void {
@@ -220,15 +230,16 @@ describe.each(TARGETS)('storeTimeout on $name', (target) => {
       const id = await newSession('user', 'ada');
       // The load is answered, then the store stalls before the commit.
       // (timed() sends the request at once; a supertest request waits until awaited.)
+      const loaded = new Promise<void>((resolve) => (loadThenSet.loaded = resolve));
       const stalledCommit = timed(() =>
         request(server).post('/load-then-set').set('Cookie', withId(id)).send({ key: 'late', value: 1, delayMs: 300 }),
       );
-      await sleep(100);
+      await loaded;
       pause();
       try {
         const commit = await stalledCommit;
-        // The handler spent 300 ms before it wrote; the deadline counts from the write.
-        expectDeadline503({ response: commit.response, ms: commit.ms - 300 }, 'commit');
+        // The deadline counts from the commit, which starts when the handler returns.
+        expectDeadline503({ response: commit.response, ms: commit.endedAt - loadThenSet.returnedAt }, 'commit');
 
         expectDeadline503(await timed(() => request(server).get('/read').set('Cookie', withId(id))), 'load');
         expectDeadline503(await timed(() => request(server).post('/set').send({ key: 'fresh', value: 1 })), 'new session');

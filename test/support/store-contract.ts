@@ -3,10 +3,10 @@
  * Each `test/store-*.e2e-spec.ts` file runs it with a fixture that builds its store.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Body, Controller, HttpCode, type INestApplication, Post, type Type } from '@nestjs/common';
+import { Body, Controller, HttpCode, type INestApplication, PayloadTooLargeException, Post, type Type } from '@nestjs/common';
 import request, { type Response } from 'supertest';
 import { inject, it as vitestIt } from 'vitest';
-import { Session, SessionStore, type SessionModuleOptions, type SessionWrite } from '@novanest/session';
+import { Session, SessionStore, type SessionModuleOptions, SessionTooLargeError, type SessionWrite } from '@novanest/session';
 import { cookieValue, setCookieFor } from './cookies.js';
 import { type Platform, PLATFORMS, startApp } from './platforms.js';
 import { sessionTestModule } from './session-test.controller.js';
@@ -71,6 +71,22 @@ class ContractController {
     await session.load();
     await sleep(body.delayMs);
     await session.set(body.key, body.value);
+    return { ok: true };
+  }
+
+  /**
+   * Sets `key` to a string of `length` x's made here, as `/set` would (a SessionTooLargeError
+   * is a 413 with the library's message): values larger than the platforms' body limits.
+   */
+  @Post('set-generated')
+  @HttpCode(200)
+  async setGenerated(@Session() session: Session, @Body() body: { key: string; length: number }) {
+    try {
+      await session.set(body.key, 'x'.repeat(body.length));
+    } catch (error) {
+      if (error instanceof SessionTooLargeError) throw new PayloadTooLargeException(error.message);
+      throw error;
+    }
     return { ok: true };
   }
 }
@@ -173,6 +189,32 @@ export function runStoreContract(contract: StoreContract): void {
       const stored = await fixture.store.get(storeKeyOf(id));
       expect(stored?.data.get('__proto__')).toBe('__proto__!');
       expect(Object.getPrototypeOf(Object.fromEntries(stored?.data ?? []))).toBe(Object.prototype);
+    });
+
+    it('a 1 MB value, over the default maxSessionBytes (64 KiB), is refused at set with a 413 and nothing of it is committed', async () => {
+      const id = await newSession('user', 'ada');
+      const megabyte = 1024 * 1024;
+      const refused = await request(server).post('/set-generated').send({ key: 'big', length: megabyte }).set('Cookie', withId(id));
+      expect(refused.status).toBe(413);
+      const size = Buffer.byteLength(JSON.stringify({ user: 'ada', big: 'x'.repeat(megabyte) }));
+      expect(refused.body.message).toBe(
+        `session would be ${size} bytes of JSON, over the 65536-byte limit (maxSessionBytes); store less in the session or raise maxSessionBytes`,
+      );
+      expect(setCookieFor(refused)).toBeUndefined();
+      expect(await allOf(id)).toEqual({ data: { user: 'ada' }, isNew: false });
+      const stored = await fixture.store.get(storeKeyOf(id));
+      expect(stored && Object.fromEntries(stored.data)).toEqual({ user: 'ada' });
+
+      // A new visitor whose first write is refused gets no record.
+      const fresh = await request(server).post('/set-generated').send({ key: 'big', length: megabyte });
+      expect(fresh.status).toBe(413);
+      const freshId = cookieValue(fresh);
+      if (freshId !== undefined) expect(await fixture.store.get(storeKeyOf(freshId))).toBeUndefined();
+
+      // Under the limit is fine.
+      const fits = await request(server).post('/set-generated').send({ key: 'big', length: 60_000 }).set('Cookie', withId(id));
+      expect(fits.status).toBe(200);
+      expect(((await allOf(id)).data.big as string).length).toBe(60_000);
     });
 
     it('destroy removes the record, expires the cookie, and the old id is never adopted again', async () => {

@@ -78,6 +78,14 @@ export interface SessionModuleOptions {
    * adds defence in depth and lets you invalidate every cookie by dropping a secret).
    */
   secret?: string | readonly string[];
+  /**
+   * Largest session a server-side store accepts, in bytes of its data as one JSON object
+   * (UTF-8; keys, values and pending flash messages). A `set` or `flash` that would make the
+   * session larger is refused with `SessionTooLargeError` and nothing of it is committed.
+   * `false` turns the limit off. Ignored by `CookieStore`, whose limit is the cookie's 4096
+   * bytes. Default: `65536` (64 KiB).
+   */
+  maxSessionBytes?: number | false;
   /** Cookie attributes. */
   cookie?: SessionCookieOptions;
   /**

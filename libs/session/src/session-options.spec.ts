@@ -3,6 +3,7 @@ import {
   DEFAULT_ABSOLUTE_TIMEOUT_SECONDS,
   DEFAULT_COOKIE_NAME,
   DEFAULT_IDLE_TIMEOUT_SECONDS,
+  DEFAULT_MAX_SESSION_BYTES,
   DEFAULT_STORE_TIMEOUT_MS,
   SessionOptionsError,
   resolveSessionOptions,
@@ -51,6 +52,13 @@ describe('resolveSessionOptions: defaults', () => {
       },
     });
     expect(resolved.cookie.domain).toBeUndefined();
+  });
+
+  it('limits server-side sessions to 64 KiB of JSON by default; false turns the limit off', () => {
+    expect(DEFAULT_MAX_SESSION_BYTES).toBe(64 * 1024);
+    expect(resolveSessionOptions().maxSessionBytes).toBe(65_536);
+    expect(resolveSessionOptions({ maxSessionBytes: 1_000_000 }).maxSessionBytes).toBe(1_000_000);
+    expect(resolveSessionOptions({ maxSessionBytes: false }).maxSessionBytes).toBeUndefined();
   });
 
   it('exports the defaults it applies', () => {
@@ -135,6 +143,11 @@ describe('resolveSessionOptions: refused options', () => {
       const error = optionError({ [option]: value });
       expectOneSentence(error, new RegExp(`${option} must be a positive number of seconds`));
     });
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '65536', null, true])('refuses maxSessionBytes %s', (value) => {
+    const error = optionError({ maxSessionBytes: value as number });
+    expectOneSentence(error, /^session maxSessionBytes must be a positive integer \(bytes of JSON\) or false \(no limit\), got /);
   });
 
   it('refuses a null cookie name instead of quietly using the default', () => {

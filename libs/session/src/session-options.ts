@@ -19,6 +19,8 @@ export interface ResolvedSessionOptions {
   failFast: boolean;
   /** Signs and verifies cookie ids when a secret is configured. */
   signer: SessionIdSigner | undefined;
+  /** Largest session a server-side store accepts, in bytes of JSON; undefined when off. */
+  maxSessionBytes: number | undefined;
   cookie: {
     name: string;
     path: string;
@@ -36,6 +38,12 @@ export const DEFAULT_ABSOLUTE_TIMEOUT_SECONDS = 604_800;
 export const DEFAULT_STORE_TIMEOUT_MS = 3000;
 /** Longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * 64 KiB: sixteen times what the cookie store can carry, so any session that fits a cookie
+ * fits with room to spare, while a session read on every request stays cheap to parse and an
+ * anonymous client can make the store hold at most this much per session it creates.
+ */
+export const DEFAULT_MAX_SESSION_BYTES = 65_536;
 
 /** RFC 6265 cookie-name token: visible ASCII except separators. */
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -127,6 +135,11 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     fail('session rolling and renew cannot be combined: rolling already re-sends the cookie on every response');
   }
 
+  const maxSessionBytes = options.maxSessionBytes === undefined ? DEFAULT_MAX_SESSION_BYTES : options.maxSessionBytes;
+  if (maxSessionBytes !== false && (!Number.isSafeInteger(maxSessionBytes) || maxSessionBytes < 1)) {
+    fail(`session maxSessionBytes must be a positive integer (bytes of JSON) or false (no limit), got ${String(maxSessionBytes)}`);
+  }
+
   return {
     enabled: flag('enabled', options.enabled, true),
     idleTimeoutMs,
@@ -137,6 +150,7 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     storeTimeoutMs: milliseconds('storeTimeout', options.storeTimeout, DEFAULT_STORE_TIMEOUT_MS),
     failFast: flag('failFast', options.failFast, false),
     signer: options.secret === undefined ? undefined : new SessionIdSigner(options.secret),
+    maxSessionBytes: maxSessionBytes === false ? undefined : maxSessionBytes,
     cookie: {
       name,
       path,

@@ -33,21 +33,36 @@ export class MissingSessionError extends Error {
     super(
       'No session here: a session belongs to an HTTP request, so pass the request itself (req in middleware, ' +
         "context.switchToHttp().getRequest() in a guard, the GraphQL context's req) and import SessionModule.forRoot() " +
-        'in the application module; code with no HTTP request (a queue job, a microservice handler) can end a session ' +
-        'by id with SessionService.revoke(id).',
+        "in the application module; a WebSocket gateway reads its socket's session with WsSessionService, and code with " +
+        'no HTTP request (a queue job, a microservice handler) can end a session by id with SessionService.revoke(id).',
     );
   }
 }
 
 /**
- * With the cookie store, the sealed session would exceed the 4096 bytes a browser keeps for a
- * cookie. The change that caused it is refused (never truncated); the session stays as it was.
+ * A session grew past its size limit: with the cookie store, the 4096 bytes a browser keeps
+ * for a cookie; with a server-side store, `maxSessionBytes` (default 64 KiB) of JSON. The change
+ * that caused it is refused at `set` or `flash` (never truncated) and the session stays as it
+ * was; nothing of it is committed. One class for both, so an app catches one thing (a 413 is
+ * the natural answer).
  */
 export class SessionTooLargeError extends Error {
   override readonly name = 'SessionTooLargeError';
-  constructor(readonly size: number) {
+  /**
+   * @param size the session's size in bytes with the refused change: the cookie line, or the
+   *   UTF-8 length of the session's data as one JSON object
+   * @param limit the limit in bytes it would exceed
+   * @param where `'cookie'`: the sealed cookie's browser limit; `'store'`: `maxSessionBytes`
+   */
+  constructor(
+    readonly size: number,
+    readonly limit: number = 4096,
+    readonly where: 'cookie' | 'store' = 'cookie',
+  ) {
     super(
-      `session cookie would be ${size} bytes, over the 4096-byte browser limit; ` + 'store less in the session or use a server-side store',
+      where === 'cookie'
+        ? `session cookie would be ${size} bytes, over the ${limit}-byte browser limit; store less in the session or use a server-side store`
+        : `session would be ${size} bytes of JSON, over the ${limit}-byte limit (maxSessionBytes); store less in the session or raise maxSessionBytes`,
     );
   }
 }

@@ -92,15 +92,17 @@ describe('SessionMirror', () => {
     expect(env.store.writes).toEqual([]);
   });
 
-  it('logs and leaves out a value that JSON cannot carry, and saves the rest', async () => {
+  it('a value that JSON cannot carry fails the commit: logged, and nothing of the request is written', async () => {
     const env = setup();
     const { handle, data } = await env.mirrored({ a: {} });
     (data.a as Record<string, unknown>).when = new Date(0);
     data.b = 2;
-    await handle.finalize(200);
-    expect(env.logger.error).toHaveBeenCalledTimes(1);
+    expect(handle.settleIfIdle(200)).toBe(false);
+    await expect(handle.finalize(200)).rejects.toThrow(/session key "a" was not saved: .*Date/);
+    expect(env.logger.error).toHaveBeenCalled();
     expect(String(env.logger.error.mock.calls[0][0])).toMatch(/session key "a" was not saved: .*Date/);
-    expect(await env.stored(handle.id)).toEqual({ a: {}, b: 2 });
+    expect(env.store.writes).toEqual([]);
+    expect(await env.stored(handle.id)).toEqual({ a: {} });
   });
 
   it('sync() reports the keys it could not stage', async () => {

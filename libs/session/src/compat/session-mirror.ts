@@ -18,8 +18,14 @@ export class SessionMirror {
   private readonly saved = new Map<string, string>();
   /** Replaced by a newer mirror (after `regenerate`) or ended (`destroy`): stages nothing. */
   private detached = false;
+  /**
+   * A key that cannot be saved fails the commit (nothing is written, and the response is an
+   * error rather than a success that did not persist); each such key is logged.
+   */
   private readonly hook = (): void => {
-    for (const error of this.sync()) this.logger.error(error.message);
+    const errors = this.sync();
+    for (const error of errors) this.logger.error(error.message);
+    if (errors.length > 0) throw errors[0];
   };
 
   constructor(
@@ -48,7 +54,8 @@ export class SessionMirror {
 
   /**
    * Stages every key whose value changed since it was loaded or last staged. Returns the
-   * errors of the keys it could not stage (a value JSON cannot carry); those keys stay unsaved.
+   * errors of the keys it could not stage (a value JSON cannot carry, a session over its size
+   * limit); the commit hook then fails the commit.
    */
   sync(): Error[] {
     if (this.detached) return [];

@@ -115,7 +115,7 @@ export class SealedCookiePersistence implements SessionPersistence {
     const maxAge = this.persistent && !session.isNew ? cookieMaxAge(payload.expiresAt, now) : 0;
     // The sealed value is base64url, so the line is the line without it plus its length.
     const size = this.sealer.sealedLength(payload) + Buffer.byteLength(this.cookies.live('', maxAge, true));
-    if (size > COOKIE_SIZE_LIMIT) throw new SessionTooLargeError(size);
+    if (size > COOKIE_SIZE_LIMIT) throw new SessionTooLargeError(size, COOKIE_SIZE_LIMIT, 'cookie');
   }
 
   cookieValue(session: PersistedSession): string {

@@ -31,7 +31,7 @@ function create(store: SessionStore, options: SessionModuleOptions = {}) {
 
 /** A session as the handle shows itself to a persistence. */
 function persisted(snapshot: SealedSession, isNew = false): PersistedSession {
-  return { id: snapshot.id, isNew, snapshot: () => snapshot };
+  return { id: snapshot.id, isNew, snapshot: () => snapshot, dataBytes: () => Buffer.byteLength(JSON.stringify(snapshot.data)) };
 }
 
 const stores: MemoryStore[] = [];
@@ -71,7 +71,7 @@ describe('StorePersistence', () => {
 
   it('addresses records by the SHA-256 of the id and puts the (signed) id in the cookie', () => {
     const id = generateSessionId();
-    const session = { id, isNew: false, snapshot: () => expect.unreachable() };
+    const session = { id, isNew: false, snapshot: () => expect.unreachable(), dataBytes: () => expect.unreachable() };
     expect(create(memory()).persistence.recordKey(id)).toBe(sessionStoreKey(id));
     expect(create(memory()).persistence.cookieValue(session)).toBe(id);
     expect(create(memory(), { secret: SECRET }).persistence.cookieValue(session)).toBe(new SessionIdSigner(SECRET).sign(id));
@@ -96,6 +96,43 @@ describe('StorePersistence', () => {
     expect(await persistence.remove(key)).toBe(true);
     expect(await persistence.load(key)).toBeUndefined();
     expect(await persistence.touch(key, 1000)).toBe(false);
+  });
+
+  it('refuses a session over maxSessionBytes (default 64 KiB) with SessionTooLargeError, and accepts one at the limit', () => {
+    const sized = (bytes: number): PersistedSession => ({
+      id: generateSessionId(),
+      isNew: false,
+      snapshot: () => expect.unreachable(),
+      dataBytes: () => bytes,
+    });
+    const { persistence } = create(memory());
+    expect(() => persistence.assertFits(sized(65_536))).not.toThrow();
+    let refused: unknown;
+    try {
+      persistence.assertFits(sized(65_537));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(SessionTooLargeError);
+    expect(refused).toMatchObject({ size: 65_537, limit: 65_536, where: 'store' });
+    expect((refused as Error).message).toBe(
+      'session would be 65537 bytes of JSON, over the 65536-byte limit (maxSessionBytes); store less in the session or raise maxSessionBytes',
+    );
+
+    const small = create(memory(), { maxSessionBytes: 100 }).persistence;
+    expect(() => small.assertFits(sized(100))).not.toThrow();
+    expect(() => small.assertFits(sized(101))).toThrow(SessionTooLargeError);
+  });
+
+  it('with maxSessionBytes: false, never measures a session', () => {
+    const { persistence } = create(memory(), { maxSessionBytes: false });
+    const unmeasured: PersistedSession = {
+      id: generateSessionId(),
+      isNew: false,
+      snapshot: () => expect.unreachable(),
+      dataBytes: () => expect.unreachable(),
+    };
+    expect(() => persistence.assertFits(unmeasured)).not.toThrow();
   });
 
   it('turns every store failure into a SessionStoreUnavailableException, logged in aggregate', async () => {
@@ -175,5 +212,13 @@ describe('SealedCookiePersistence', () => {
     const sized = (length: number) => persisted({ ...sealed, data: { blob: 'x'.repeat(length) } });
     expect(() => persistence.assertFits(sized(2500))).not.toThrow();
     expect(() => persistence.assertFits(sized(3200))).toThrow(SessionTooLargeError);
+    expect(() => persistence.assertFits(sized(3200))).toThrow(
+      /^session cookie would be \d+ bytes, over the 4096-byte browser limit; store less in the session or use a server-side store$/,
+    );
+  });
+
+  it('ignores maxSessionBytes: the cookie limit is the one that applies', () => {
+    const { persistence } = create(new CookieStore({ secret: SECRET }), { maxSessionBytes: 10 });
+    expect(() => persistence.assertFits(persisted({ ...sealed, data: { blob: 'x'.repeat(100) } }))).not.toThrow();
   });
 });

@@ -21,6 +21,11 @@ export interface PersistedSession {
    * flash messages for the next request; a new session's expiry as its first write would set it.
    */
   snapshot(now: number): SealedSession;
+  /**
+   * The session's data (values and flash messages for the next request) as one JSON object,
+   * in UTF-8 bytes. Kept per key, so asking after each change costs that change's size.
+   */
+  dataBytes(): number;
 }
 
 /**
@@ -70,7 +75,7 @@ export interface SessionPersistence {
    * asked for records bound to a user; absent, every such record counts.
    */
   admit?(record: StoredSession): Promise<boolean>;
-  /** Throws `SessionTooLargeError` when the session no longer fits its cookie. */
+  /** Throws `SessionTooLargeError` when the session no longer fits its cookie or the store's limit. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */
   cookieValue(session: PersistedSession): string;

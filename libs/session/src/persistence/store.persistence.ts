@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { SessionIdSigner } from '../cookie/id-signer.js';
 import { isWellFormedSessionId, sessionStoreKey } from '../cookie/session-id.js';
-import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import { SessionStoreUnavailableException, SessionTooLargeError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import type { SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
@@ -20,6 +20,7 @@ export class StorePersistence implements SessionPersistence {
   readonly cookieWithoutRecord = true;
   readonly cookieOnExtend: boolean;
   private readonly signer: SessionIdSigner | undefined;
+  private readonly maxSessionBytes: number | undefined;
   private readonly timeoutMs: number;
   private readonly failures: StoreFailureLog;
 
@@ -29,6 +30,7 @@ export class StorePersistence implements SessionPersistence {
     private readonly logger: Logger,
   ) {
     this.signer = options.signer;
+    this.maxSessionBytes = options.maxSessionBytes;
     this.timeoutMs = options.storeTimeoutMs;
     this.failures = new StoreFailureLog(logger);
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
@@ -87,8 +89,16 @@ export class StorePersistence implements SessionPersistence {
     assertUserIndex(this.store);
   }
 
-  /** A store holds sessions of any size the store accepts; the cookie only carries the id. */
-  assertFits(): void {}
+  /**
+   * The cookie only carries the id; the record is held to `maxSessionBytes`, checked at each
+   * change (`set`, `flash`) so that an oversized one is refused before anything is committed.
+   */
+  assertFits(session: PersistedSession): void {
+    const limit = this.maxSessionBytes;
+    if (limit === undefined) return;
+    const size = session.dataBytes();
+    if (size > limit) throw new SessionTooLargeError(size, limit, 'store');
+  }
 
   cookieValue(session: PersistedSession): string {
     const signer = this.signer;

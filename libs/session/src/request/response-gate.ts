@@ -14,6 +14,7 @@
  * every way out, and replacing them per Fastify response costs nothing measurable (below).
  */
 import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { SessionStoreUnavailableException } from '../session.exceptions.js';
 
 /** What the gate needs from the request's session. */
 export interface GatedSession {
@@ -34,6 +35,9 @@ const STORE_DOWN_BODY = JSON.stringify({
   message: 'Session store unavailable; please retry shortly.',
   error: 'Service Unavailable',
 });
+
+/** A commit that failed for another reason (a session value it could not save): logged where it failed. */
+const COMMIT_FAILED_BODY = JSON.stringify({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
 
 /** Headers that describe the held response itself; a 503 in its place must not carry them. */
 const RESPONSE_HEADERS = /^(set-cookie|location|content-[a-z-]+|etag|last-modified|transfer-encoding)$/i;
@@ -258,7 +262,7 @@ class ResponseGate {
         .finalize(statusOf(method, args, res))
         .then(
           () => this.replay(),
-          () => this.answerFailure(),
+          (error: unknown) => this.answerFailure(error),
         )
         .catch((error: unknown) => res.destroy(error instanceof Error ? error : undefined));
     }
@@ -295,7 +299,7 @@ class ResponseGate {
     if (calls.some((call) => call.method === 'write')) res.emit('drain');
   }
 
-  private answerFailure(): void {
+  private answerFailure(error: unknown): void {
     const { res } = this;
     this.release();
     const head = this.held.find((call) => call.method === 'writeHead');
@@ -315,9 +319,11 @@ class ResponseGate {
     for (const name of res.getHeaderNames()) {
       if (RESPONSE_HEADERS.test(name)) res.removeHeader(name);
     }
-    res.statusCode = 503;
+    const storeDown = error instanceof SessionStoreUnavailableException;
+    const body = storeDown ? STORE_DOWN_BODY : COMMIT_FAILED_BODY;
+    res.statusCode = storeDown ? 503 : 500;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Content-Length', Buffer.byteLength(STORE_DOWN_BODY));
-    res.end(STORE_DOWN_BODY);
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.end(body);
   }
 }

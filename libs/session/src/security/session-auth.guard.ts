@@ -96,7 +96,11 @@ export class SessionAuthGuard implements CanActivate {
     if (context.getType() === 'ws') return this.canActivateMessage(setting, context);
     const http = httpPairOf(context);
     if (http === undefined) {
-      this.logger.warn('@Security is only supported on HTTP routes; denying a non-HTTP call');
+      this.logger.warn(
+        `${this.routeName(context)}: @Security needs an HTTP request (a route, a GraphQL query or mutation) or a ` +
+          `WebSocket message, and this ${context.getType()} call has none (a GraphQL subscription, a microservice ` +
+          'message): denied.',
+      );
       return false;
     }
     const request = http.request as GuardedRequest;

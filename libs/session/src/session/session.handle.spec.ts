@@ -465,6 +465,177 @@ describe('SessionHandle', () => {
     });
   });
 
+  describe('size limit of a server-side store (maxSessionBytes)', () => {
+    /** The session's data as the store holds it, in UTF-8 bytes of one JSON object. */
+    const jsonBytes = (data: Record<string, unknown>): number => Buffer.byteLength(JSON.stringify(data));
+
+    it('refuses a 1 MB value at set by default, keeps the session as it was, and commits nothing of it', async () => {
+      const env = setup({}, memory());
+      const browser = new Browser(env);
+      await browser.request((s) => s.set('user', 'ada'));
+      env.store.reset();
+      const big = 'x'.repeat(1024 * 1024);
+      let refused: unknown;
+      await browser.request(async (s) => {
+        refused = await s.set('big', big).catch((error: unknown) => error);
+        expect(await s.all()).toEqual({ user: 'ada' });
+      });
+      expect(refused).toBeInstanceOf(SessionTooLargeError);
+      expect(refused).toMatchObject({ size: jsonBytes({ user: 'ada', big }), limit: 65_536, where: 'store' });
+      expect(env.store.writes()).toEqual([]);
+      expect(await storedData(env, browser.id!)).toEqual({ user: 'ada' });
+    });
+
+    it('counts the whole session: the set that crosses the limit is refused, a later one that fits is kept', async () => {
+      const env = setup({ maxSessionBytes: 100 }, memory());
+      const browser = new Browser(env);
+      const value = 'v'.repeat(20); // each key: "kN":"vvv…", = 28 bytes
+      await browser.request(async (s) => {
+        for (const key of ['k1', 'k2', 'k3']) await s.set(key, value); // 1 + 3 * 28 = 85 bytes
+        await expect(s.set('k4', value)).rejects.toThrow(SessionTooLargeError); // 113
+        await s.set('k1', 'short'); // replacing a value frees its bytes: 70
+        await s.set('k4', value); // 98
+        await expect(s.set('k5', 1)).rejects.toThrow(
+          'session would be 105 bytes of JSON, over the 100-byte limit (maxSessionBytes); store less in the session or raise maxSessionBytes',
+        );
+      });
+      const stored = { k1: 'short', k2: value, k3: value, k4: value };
+      expect(await storedData(env, browser.id!)).toEqual(stored);
+      expect(jsonBytes(stored)).toBe(98);
+
+      // A later request measures the loaded session: a delete makes room, a clear empties it.
+      await browser.request(async (s) => {
+        await expect(s.set('k5', 1)).rejects.toThrow(SessionTooLargeError);
+        await s.delete('k2');
+        await s.set('k5', 1);
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ k1: 'short', k3: value, k4: value, k5: 1 });
+      await browser.request(async (s) => {
+        await s.clear();
+        await s.set('fresh', 'x'.repeat(80)); // 1 + 7 + 1 + 82 + 1 = 92 bytes
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ fresh: 'x'.repeat(80) });
+    });
+
+    it('counts flash messages waiting for the next request, and refuses one that does not fit', async () => {
+      const env = setup({ maxSessionBytes: 100 }, memory());
+      const browser = new Browser(env);
+      await browser.request(async (s) => {
+        await s.set('a', 'x'.repeat(40));
+        await s.flash('notice', 'y'.repeat(20));
+        await expect(s.set('b', 'z'.repeat(30))).rejects.toThrow(SessionTooLargeError);
+        await expect(s.flash('more', 'z'.repeat(30))).rejects.toThrow(SessionTooLargeError);
+      });
+      let flash: unknown;
+      await browser.request(async (s) => {
+        flash = [await s.getFlash('notice'), await s.getFlash('more')];
+      });
+      expect(flash).toEqual(['y'.repeat(20), undefined]);
+    });
+
+    it('keeps counting after regenerate and a refused value, under the new id', async () => {
+      const env = setup({ maxSessionBytes: 60 }, memory());
+      const browser = new Browser(env);
+      await browser.request((s) => s.set('a', 'x'.repeat(30)));
+      await browser.request(async (s) => {
+        await s.regenerate();
+        await expect(s.set('b', 'y'.repeat(30))).rejects.toThrow(SessionTooLargeError);
+        await s.set('b', 1);
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ a: 'x'.repeat(30), b: 1 });
+    });
+
+    it('holds stageNow (how the express-session-compatible req.session stages) to the limit; its removals make room', async () => {
+      const env = setup({ maxSessionBytes: 100 }, memory());
+      const browser = new Browser(env);
+      const value = 'v'.repeat(40); // "kN":"vvv…", = 47 bytes
+      await browser.request((s) => s.set('k1', value)); // 48 bytes
+      await browser.request(async (s) => {
+        await s.load();
+        s.stageNow('k2', value); // 95
+        expect(() => s.stageNow('k3', value)).toThrow(SessionTooLargeError); // 142
+        s.stageNow('k1', undefined); // 48
+        s.stageNow('k3', value); // 95
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ k2: value, k3: value });
+    });
+
+    it('with maxSessionBytes: false, accepts a session of any size', async () => {
+      const env = setup({ maxSessionBytes: false }, memory());
+      const browser = new Browser(env);
+      await browser.request((s) => s.set('big', 'x'.repeat(1024 * 1024)));
+      expect((await storedData(env, browser.id!))?.big).toHaveLength(1024 * 1024);
+    });
+
+    /** The memory store without its size report: the handle measures the loaded session itself. */
+    class UnreportedSizes extends SessionStore {
+      constructor(private readonly inner: MemoryStore) {
+        super();
+      }
+      async get(key: string) {
+        const record = await this.inner.get(key);
+        return record === undefined ? undefined : { data: record.data, createdAt: record.createdAt, expiresAt: record.expiresAt };
+      }
+      write(key: string, change: SessionWrite) {
+        return this.inner.write(key, change);
+      }
+      touch(key: string, ttl: number) {
+        return this.inner.touch(key, ttl);
+      }
+      destroy(key: string) {
+        return this.inner.destroy(key);
+      }
+    }
+
+    it.each([
+      ['a store that reports the size it holds (MemoryStore)', false, 2],
+      ['a store that does not', true, 3],
+    ])('with %s, stringifies a loaded session at most once per request, whatever the number of sets', async (_label, unreported, times) => {
+      const env = setup({}, unreported ? new UnreportedSizes(memory()) : memory());
+      const browser = new Browser(env);
+      const big = 'b'.repeat(60_000);
+      await browser.request((s) => s.set('big', big));
+      const stringify = JSON.stringify;
+      let characters = 0;
+      const spy = vi.spyOn(JSON, 'stringify').mockImplementation((...args: Parameters<typeof JSON.stringify>) => {
+        const text = stringify(...args);
+        characters += text.length;
+        return text;
+      });
+      try {
+        await browser.request(async (s) => {
+          for (let i = 0; i < 50; i++) await s.set(`k${i}`, i);
+        });
+      } finally {
+        spy.mockRestore();
+      }
+      // The store stringifies the record at the commit; without a size report, the limit
+      // measures it once at the first set. Measuring it at each of the 50 sets would be 50 times.
+      expect(characters).toBeGreaterThan((times - 1) * big.length);
+      expect(characters).toBeLessThan(times * big.length);
+      expect(Object.keys((await storedData(env, browser.id!)) ?? {})).toHaveLength(51);
+    });
+
+    it.each([
+      ['a store that reports the size it holds', false],
+      ['a store that does not', true],
+    ])('with %s, counts a loaded session exactly, without the flash messages it brought', async (_label, unreported) => {
+      const env = setup({ maxSessionBytes: 100 }, unreported ? new UnreportedSizes(memory()) : memory());
+      const browser = new Browser(env);
+      await browser.request(async (s) => {
+        await s.set('a', 'x'.repeat(40)); // {"a":"xxx…"} = 48 bytes
+        await s.flash('notice', 'y'.repeat(10)); // "$flash":{"notice":"yyy…"}, = 33 bytes: 81 in all
+      });
+      await browser.request(async (s) => {
+        expect(await s.getFlash('notice')).toBe('y'.repeat(10));
+        // The flash is gone after this request: 48 + "b":"zzz…", (47) = 95 bytes fit (128 with it).
+        await s.set('b', 'z'.repeat(40));
+        await expect(s.set('c', 1)).rejects.toThrow('session would be 101 bytes of JSON');
+      });
+      expect(await storedData(env, browser.id!)).toEqual({ a: 'x'.repeat(40), b: 'z'.repeat(40) });
+    });
+  });
+
   describe('strict mode', () => {
     it('does not adopt a well-formed id that the store does not hold: the first write mints a new one', async () => {
       const env = setup({}, memory());

@@ -7,6 +7,7 @@ import type { Session, SessionData, SessionValue } from './session.interface.js'
 import { SessionAlreadyCommittedError, SessionValueError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
+import { jsonEntryBytes, jsonObjectBytes, SessionSizeTally } from './session-size.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
 import { type SessionWrite, type StoredSession, USER_BINDING_KEY } from '../stores/session.store.js';
 import { assertUserId, readUserBinding, type UserBinding, userBinding, type UserSessionMetadata } from '../users/user-sessions.js';
@@ -58,6 +59,8 @@ export class SessionHandle implements Session, PersistedSession {
   private loaded: boolean;
   private loading: Promise<void> | undefined;
   private values = new Map<string, unknown>();
+  /** The JSON size of `values`, kept per key once a size limit asks for it. */
+  private readonly size = new SessionSizeTally();
   private staged = new Map<string, Staged>();
   private clearStaged = false;
   private createdAt: number;
@@ -167,6 +170,7 @@ export class SessionHandle implements Session, PersistedSession {
     assertUserKey(key);
     this.assertOpen();
     if (value === undefined) {
+      this.size.delete(key, this.values.has(key), this.values.get(key));
       this.values.delete(key);
       this.staged.set(key, REMOVED);
       return;
@@ -179,13 +183,19 @@ export class SessionHandle implements Session, PersistedSession {
     const previous = this.values.get(key);
     const previousStaged = this.staged.get(key);
     this.values.set(key, copy);
+    this.size.set(key, copy, had, previous);
     this.staged.set(key, copy);
     try {
       this.persistence.assertFits(this);
     } catch (error) {
       // Refused, never truncated: the session stays as it was before this call.
-      if (had) this.values.set(key, previous);
-      else this.values.delete(key);
+      if (had) {
+        this.values.set(key, previous);
+        this.size.set(key, previous, true, copy);
+      } else {
+        this.values.delete(key);
+        this.size.delete(key, true, copy);
+      }
       if (previousStaged === undefined) this.staged.delete(key);
       else this.staged.set(key, previousStaged);
       throw error;
@@ -197,6 +207,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
+    this.size.delete(key, this.values.has(key), this.values.get(key));
     this.values.delete(key);
     this.staged.set(key, REMOVED);
   }
@@ -213,6 +224,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.assertOpen();
     if (!(await this.loadedUnchanged())) return;
     this.values.clear();
+    this.size.clear();
     this.staged.clear();
     this.clearStaged = true;
     // Flash messages for the next request survive a clear: they are not session data.
@@ -309,7 +321,6 @@ export class SessionHandle implements Session, PersistedSession {
    * Idempotent; a store failure rejects with `SessionStoreUnavailableException`.
    */
   finalize(status: number): Promise<void> {
-    if (this.finalizing === undefined && status < 500) this.beforeCommit?.();
     this.finalizing ??= this.runFinalize(status);
     return this.finalizing;
   }
@@ -321,7 +332,14 @@ export class SessionHandle implements Session, PersistedSession {
    */
   settleIfIdle(status: number): boolean {
     if (this.finalizing !== undefined) return this.isSettled;
-    if (status < 500) this.beforeCommit?.();
+    if (status < 500) {
+      try {
+        this.beforeCommit?.();
+      } catch {
+        // Not idle: `finalize` runs the hook again and fails the commit with its error.
+        return false;
+      }
+    }
     // No load in flight (a finished one leaves `loading` set and `loaded` true), nothing staged
     // or doomed, and no expiry to extend.
     const idle =
@@ -372,6 +390,17 @@ export class SessionHandle implements Session, PersistedSession {
     return { id: this.currentId, createdAt: this.createdAt, expiresAt, data };
   }
 
+  /** The session's data as one JSON object, in UTF-8 bytes; see `PersistedSession.dataBytes`. */
+  dataBytes(): number {
+    let entries = this.values.size;
+    let bytes = this.size.entryBytes(this.values);
+    if (this.outgoingFlash !== undefined) {
+      entries++;
+      bytes += jsonEntryBytes(FLASH_KEY, this.outgoingFlash);
+    }
+    return jsonObjectBytes(entries, bytes);
+  }
+
   private use(): void {
     if (this.used) return;
     this.used = true;
@@ -400,6 +429,8 @@ export class SessionHandle implements Session, PersistedSession {
       return;
     }
     try {
+      // Runs before the first await, so the changes it stages are still accepted.
+      this.beforeCommit?.();
       await this.serially(() => this.flush());
       this.outcome = 'committed';
     } catch (error) {
@@ -418,6 +449,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.loaded = true;
     this.loading = undefined;
     this.values = new Map();
+    this.size.forget();
     this.staged = new Map();
     this.clearStaged = false;
     this.outgoingFlash = undefined;
@@ -511,14 +543,20 @@ export class SessionHandle implements Session, PersistedSession {
 
   private adopt(record: StoredSession): void {
     this.values = record.data;
+    this.size.loaded(record.data.size, record.jsonBytes);
     this.binding = readUserBinding(this.values);
-    this.values.delete(USER_BINDING_KEY);
+    if (this.values.has(USER_BINDING_KEY)) {
+      // Not session data: kept apart, and out of the session's measured size.
+      this.size.delete(USER_BINDING_KEY, true, this.values.get(USER_BINDING_KEY));
+      this.values.delete(USER_BINDING_KEY);
+    }
     this.exists = true;
     this.trusted = true;
     this.createdAt = record.createdAt;
     this.expiresAt = record.expiresAt;
     if (this.values.has(FLASH_KEY)) {
       const flash = this.values.get(FLASH_KEY);
+      this.size.delete(FLASH_KEY, true, flash);
       this.values.delete(FLASH_KEY);
       this.incomingFlash = isPlainObject(flash) ? flash : {};
       // Shown once: gone after this request unless it leaves new messages.

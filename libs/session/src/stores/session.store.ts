@@ -6,6 +6,12 @@ export interface StoredSession {
   createdAt: number;
   /** Time in ms since the epoch at which the store expires the session unless it is touched. */
   expiresAt: number;
+  /**
+   * UTF-8 bytes of `data` as one JSON object, when the store has them at hand (`MemoryStore`
+   * keeps each session as JSON text). Optional: without it, `maxSessionBytes` measures the
+   * session itself, once per request that changes it.
+   */
+  jsonBytes?: number;
 }
 
 /** The staged changes of one request, applied by a store in one step. */

@@ -337,6 +337,169 @@ describe('MemoryStore', () => {
     });
   });
 
+  describe('fair eviction: sessions seen on one request go first', () => {
+    /** `count` sessions created and never read again, as cookieless clients leave them. */
+    async function flood(count: number, prefix = 'flood'): Promise<void> {
+      for (let i = 0; i < count; i++) await store.write(`${prefix}${i}`, create({ i }));
+    }
+
+    it('a session read on a later request survives a flood of new sessions many times the cap', async () => {
+      store = new MemoryStore({ maxEntries: 10 });
+      await store.write('returning', create({ user: 'ada' }));
+      await store.write('once', create({ user: 'bob' }));
+      expect(await dataOf(store, 'returning')).toEqual({ user: 'ada' }); // came back: protected
+      await flood(100);
+      expect(store.size).toBe(10);
+      expect(await dataOf(store, 'returning')).toEqual({ user: 'ada' });
+      expect(await store.get('once')).toBeUndefined();
+      // The flood evicted its own kind, oldest first: the last nine are held.
+      expect(await store.get('flood91')).toBeDefined();
+      expect(await store.get('flood90')).toBeUndefined();
+    });
+
+    it('a write or touch without a read (save() and the commit of one request) does not count as coming back', async () => {
+      store = new MemoryStore({ maxEntries: 4 });
+      await store.write('a', create({ n: 1 }));
+      await store.write('a', update({ set: { m: 2 } }));
+      await store.touch('a', MINUTE);
+      await flood(4);
+      expect(await store.get('a')).toBeUndefined();
+    });
+
+    it('sessions that came back fill at most 80% of the cap; the least recently read go back to probation first', async () => {
+      store = new MemoryStore({ maxEntries: 5 }); // protected: at most 4
+      for (const key of ['a', 'b', 'c', 'd', 'e']) await store.write(key, create({ key }));
+      for (const key of ['a', 'b', 'c', 'd']) await store.get(key); // protected: a, b, c, d
+      await store.get('a'); // a read is a use: protected b, c, d, a
+      await store.get('e'); // protected overflows: b, least recently read, goes back to probation
+      await store.write('f', create({ key: 'f' })); // full: evicts probation's least recently used, b
+      expect(await store.get('b')).toBeUndefined();
+      for (const key of ['a', 'c', 'd', 'e', 'f']) expect(await dataOf(store, key)).toEqual({ key });
+    });
+
+    it('a session sent back to probation is protected again when it is read before it is evicted', async () => {
+      store = new MemoryStore({ maxEntries: 3 }); // protected: at most 2
+      for (const key of ['a', 'b', 'c']) await store.write(key, create({ key }));
+      for (const key of ['a', 'b', 'c']) await store.get(key); // a goes back to probation
+      await store.get('a'); // protected again; b goes back instead
+      await flood(2);
+      expect(await store.get('b')).toBeUndefined();
+      expect(await dataOf(store, 'a')).toEqual({ key: 'a' });
+      expect(await dataOf(store, 'c')).toEqual({ key: 'c' });
+    });
+
+    it('with probation empty, the least recently used protected session is evicted', async () => {
+      store = new MemoryStore({ maxEntries: 2 });
+      await store.write('a', create({ key: 'a' }));
+      await store.write('b', create({ key: 'b' }));
+      await store.get('a'); // protected: a (the share is 1 of 2)
+      await store.write('c', create({ key: 'c' })); // evicts b, on probation
+      expect(await store.get('b')).toBeUndefined();
+      await store.get('c'); // c protected, a back to probation
+      await store.write('d', create({ key: 'd' })); // evicts a
+      expect(await store.get('a')).toBeUndefined();
+      expect(await dataOf(store, 'c')).toEqual({ key: 'c' });
+      expect(await dataOf(store, 'd')).toEqual({ key: 'd' });
+    });
+
+    it('a destroyed or expired protected session leaves its place to others', async () => {
+      store = new MemoryStore({ maxEntries: 3 });
+      await store.write('a', create({ key: 'a' }, MINUTE));
+      await store.write('b', create({ key: 'b' }));
+      await store.get('a');
+      await store.get('b');
+      await store.destroy('b');
+      vi.advanceTimersByTime(MINUTE);
+      expect(await store.get('a')).toBeUndefined();
+      expect(store.size).toBe(0);
+      expect(store.bytes).toBe(0);
+      await flood(3);
+      expect(store.size).toBe(3);
+      expect(warn).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('maxBytes', () => {
+    /** UTF-8 bytes of the JSON text the store keeps for `data`: what the byte cap counts. */
+    const sizeOf = (data: Record<string, unknown>): number => Buffer.byteLength(JSON.stringify(data));
+
+    it("reports each session's size with what get returns, in UTF-8 bytes", async () => {
+      const data = { name: 'Zoë', city: '東京', emoji: '🙂' };
+      await store.write('a', create(data));
+      expect(sizeOf(data)).toBeGreaterThan(JSON.stringify(data).length);
+      expect((await store.get('a'))?.jsonBytes).toBe(sizeOf(data));
+      expect(store.bytes).toBe(sizeOf(data));
+      await store.write('a', update({ set: { more: 'ü' } }));
+      expect((await store.get('a'))?.jsonBytes).toBe(sizeOf({ ...data, more: 'ü' }));
+    });
+
+    it('counts the JSON text of every session, through creates, updates, destroys and expiry', async () => {
+      await store.write('a', create({ v: 'x'.repeat(10) }, MINUTE));
+      await store.write('b', create({ v: 1 }));
+      expect(store.bytes).toBe(sizeOf({ v: 'x'.repeat(10) }) + sizeOf({ v: 1 }));
+      await store.write('b', update({ set: { w: 'long'.repeat(5) } }));
+      expect(store.bytes).toBe(sizeOf({ v: 'x'.repeat(10) }) + sizeOf({ v: 1, w: 'long'.repeat(5) }));
+      await store.get('b');
+      await store.write('b', update({ clear: true }));
+      expect(store.bytes).toBe(sizeOf({ v: 'x'.repeat(10) }) + 2);
+      await store.destroy('b');
+      expect(store.bytes).toBe(sizeOf({ v: 'x'.repeat(10) }));
+      vi.advanceTimersByTime(MINUTE);
+      await store.sweep();
+      expect(store.bytes).toBe(0);
+    });
+
+    it('evicts sessions until the data fits, one-request sessions first', async () => {
+      const record = { v: 'x'.repeat(92) }; // 100 characters of JSON
+      expect(sizeOf(record)).toBe(100);
+      store = new MemoryStore({ maxBytes: 1000 });
+      await store.write('returning', create(record));
+      await store.get('returning');
+      for (let i = 0; i < 50; i++) {
+        await store.write(`flood${i}`, create(record));
+        expect(store.bytes).toBeLessThanOrEqual(1000);
+      }
+      expect(store.size).toBe(10);
+      // The returning session and the last nine of the flood.
+      expect(await store.get('returning')).toBeDefined();
+      expect(await store.get('flood41')).toBeDefined();
+      expect(await store.get('flood40')).toBeUndefined();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toMatch(/full \(1000 bytes of session data\).*maxBytes/);
+    });
+
+    it('an update that grows a session evicts others, never the session written', async () => {
+      store = new MemoryStore({ maxBytes: 300 });
+      await store.write('a', create({ v: 'a' }));
+      await store.write('b', create({ v: 'b' }));
+      await store.write('c', create({ v: 'c' }));
+      await store.write('a', update({ set: { v: 'x'.repeat(280) } })); // 288 + 9 + 9: over by 6
+      expect(await dataOf(store, 'a')).toEqual({ v: 'x'.repeat(280) });
+      expect(await store.get('b')).toBeUndefined();
+      expect(await dataOf(store, 'c')).toEqual({ v: 'c' });
+      expect(store.bytes).toBeLessThanOrEqual(300);
+    });
+
+    it('keeps one session larger than the cap, alone', async () => {
+      store = new MemoryStore({ maxBytes: 100 });
+      await store.write('small', create({ v: 1 }));
+      await store.write('big', create({ v: 'x'.repeat(200) }));
+      expect(store.size).toBe(1);
+      expect(await dataOf(store, 'big')).toEqual({ v: 'x'.repeat(200) });
+    });
+
+    it('sessions that came back keep at most 80% of the bytes; the least recently read go back to probation', async () => {
+      store = new MemoryStore({ maxBytes: 500 }); // protected: at most 400
+      const record = (key: string) => ({ key, v: 'x'.repeat(100 - sizeOf({ key, v: '' })) });
+      for (const key of ['a', 'b', 'c', 'd', 'e']) await store.write(key, create(record(key)));
+      expect(store.bytes).toBe(500);
+      for (const key of ['a', 'b', 'c', 'd', 'e']) await store.get(key); // a goes back to probation
+      await store.write('f', create(record('f'))); // evicts a
+      expect(await store.get('a')).toBeUndefined();
+      for (const key of ['b', 'c', 'd', 'e', 'f']) expect(await dataOf(store, key)).toEqual(record(key));
+    });
+  });
+
   describe('lifecycle', () => {
     it('starts no timer until the first write, then exactly one, whatever the number of sessions', async () => {
       expect(vi.getTimerCount()).toBe(0);
@@ -393,8 +556,12 @@ describe('MemoryStore', () => {
       expect(() => new MemoryStore({ sweepInterval })).toThrow(/MemoryStore sweepInterval must be a positive number of seconds/);
     });
 
+    it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1024' as unknown as number])('refuses maxBytes %s', (maxBytes) => {
+      expect(() => new MemoryStore({ maxBytes })).toThrow(/MemoryStore maxBytes must be a positive integer \(bytes of session JSON\)/);
+    });
+
     it('accepts valid limits', () => {
-      expect(() => new MemoryStore({ maxEntries: 1, sweepInterval: 0.5 })).not.toThrow();
+      expect(() => new MemoryStore({ maxEntries: 1, maxBytes: 1, sweepInterval: 0.5 })).not.toThrow();
     });
   });
 });

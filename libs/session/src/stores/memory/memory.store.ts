@@ -6,10 +6,18 @@ import { boundUserOf, SessionStore, type SessionWrite, type StoredSession, type 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
   /**
-   * Most sessions held at once. When full, creating a session evicts the least recently
-   * active one (a warning is logged once). Default: `100000`.
+   * Most sessions held at once. When full, creating a session evicts one: sessions seen on
+   * one request only go first, then the least recently used (a warning is logged once).
+   * Default: `100000`.
    */
   maxEntries?: number;
+  /**
+   * Most session data held at once, counted as the UTF-8 bytes of each session's JSON text (the
+   * id and bookkeeping, about 250 bytes of heap per session, are not counted). Evicts as
+   * `maxEntries` does. A single session larger than this is kept, alone. Default: `134217728`
+   * (128 MiB).
+   */
+  maxBytes?: number;
   /** Seconds between sweeps that remove expired sessions. Default: `60`. */
   sweepInterval?: number;
 }
@@ -19,11 +27,25 @@ interface MemoryEntry extends LruNode {
   readonly key: string;
   /** The session's values as one JSON object text: copied in on write, out on read, never shared. */
   data: string;
+  /** UTF-8 bytes of `data`: what `maxBytes` counts and what `get` reports as `jsonBytes`. */
+  bytes: number;
   createdAt: number;
   expiresAt: number;
+  /** In the protected segment: read again after the request that created it. */
+  returned: boolean;
   /** The user whose index holds this entry (`SessionWrite.user`). */
   userId?: string;
 }
+
+/** Default `maxBytes`: 128 MiB of session JSON. */
+const DEFAULT_MAX_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Share of each cap that sessions which came back may fill. The rest is kept for new sessions,
+ * so a visitor gets a second request before eviction can reach its session, however many new
+ * sessions arrive meanwhile.
+ */
+const PROTECTED_SHARE = 0.8;
 
 /**
  * A sweep works in slices of at most this many entries or this many milliseconds, whichever
@@ -44,6 +66,12 @@ function shardIndex(key: string): number {
   return (key.charCodeAt(0) * 31 + key.charCodeAt(key.length - 1)) & (SHARDS - 1);
 }
 
+/** A segment's least recently used entry other than `spared`. */
+function leastRecentlyUsed(segment: LruList<MemoryEntry>, spared: MemoryEntry): MemoryEntry | undefined {
+  const first = segment.first();
+  return first === spared ? (first.lruNext as MemoryEntry | undefined) : first;
+}
+
 function parseData(json: string): Map<string, unknown> {
   // JSON.parse defines properties, so a key named __proto__ stays plain data.
   return new Map(Object.entries(JSON.parse(json) as Record<string, unknown>));
@@ -56,16 +84,27 @@ function stringifyData(data: ReadonlyMap<string, unknown>): string {
 /**
  * The default store: sessions in this process's memory. Expired sessions are removed on read
  * and by one background sweep (an `unref()`'d timer, cleared at application shutdown) that
- * works in slices; a size cap bounds memory, evicting the least recently active session.
- * Sessions do not survive a restart and are not shared between processes: use `RedisStore` or
- * `PostgresStore` for more than one node.
+ * works in slices. Caps on entries and on bytes bound memory with a segmented LRU: a new
+ * session starts on probation and moves to the protected segment when a later request reads
+ * it, so a flood of one-request sessions (cookieless clients, bots) evicts its own kind
+ * before anyone who came back. Sessions do not survive a restart and are not shared between
+ * processes: use `RedisStore` or `PostgresStore` for more than one node.
  */
 export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private readonly shards: Array<Map<string, MemoryEntry>> = Array.from({ length: SHARDS }, () => new Map());
-  /** Every held entry, least recently written or touched first. */
-  private readonly activity = new LruList<MemoryEntry>();
+  /** Sessions not read since the request that created them (or demoted), least recently used first. */
+  private readonly probation = new LruList<MemoryEntry>();
+  /** Sessions read on a later request, least recently used first. */
+  private readonly protectedSegment = new LruList<MemoryEntry>();
   private count = 0;
+  /** UTF-8 bytes of session JSON held: the sum of every entry's `bytes`. */
+  private dataBytes = 0;
+  private protectedCount = 0;
+  private protectedBytes = 0;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private readonly maxProtectedEntries: number;
+  private readonly maxProtectedBytes: number;
   private readonly sweepIntervalMs: number;
   private readonly logger = new Logger(SESSION_LOGGER_CONTEXT);
   private timer: NodeJS.Timeout | undefined;
@@ -78,14 +117,20 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
-    const { maxEntries = 100_000, sweepInterval = 60 } = options;
+    const { maxEntries = 100_000, maxBytes = DEFAULT_MAX_BYTES, sweepInterval = 60 } = options;
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
       throw new Error(`MemoryStore maxEntries must be a positive integer, got ${String(maxEntries)}`);
+    }
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+      throw new Error(`MemoryStore maxBytes must be a positive integer (bytes of session JSON), got ${String(maxBytes)}`);
     }
     if (typeof sweepInterval !== 'number' || !Number.isFinite(sweepInterval) || sweepInterval <= 0) {
       throw new Error(`MemoryStore sweepInterval must be a positive number of seconds, got ${String(sweepInterval)}`);
     }
     this.maxEntries = maxEntries;
+    this.maxBytes = maxBytes;
+    this.maxProtectedEntries = Math.floor(maxEntries * PROTECTED_SHARE);
+    this.maxProtectedBytes = Math.floor(maxBytes * PROTECTED_SHARE);
     this.sweepIntervalMs = sweepInterval * 1000;
   }
 
@@ -94,20 +139,35 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return this.count;
   }
 
+  /** UTF-8 bytes of session JSON held (what `maxBytes` counts), expired sessions not yet swept included. */
+  get bytes(): number {
+    return this.dataBytes;
+  }
+
+  /**
+   * A read is a use: it moves the session to the back of the eviction order (no write, no
+   * expiry change). The handle reads a session at most once per request, and never in the
+   * request that created it, so a read is the session coming back: it leaves probation.
+   */
   async get(key: string): Promise<StoredSession | undefined> {
     const entry = this.live(key, Date.now());
     if (entry === undefined) return undefined;
-    return { data: parseData(entry.data), createdAt: entry.createdAt, expiresAt: entry.expiresAt };
+    if (entry.returned) this.protectedSegment.touch(entry);
+    else this.promote(entry);
+    return { data: parseData(entry.data), createdAt: entry.createdAt, expiresAt: entry.expiresAt, jsonBytes: entry.bytes };
   }
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
     const now = Date.now();
     if (change.mode === 'create') {
+      const data = stringifyData(change.set);
       const entry: MemoryEntry = {
         key,
-        data: stringifyData(change.set),
+        data,
+        bytes: Buffer.byteLength(data),
         createdAt: change.createdAt,
         expiresAt: now + change.ttl,
+        returned: false,
         lruPrev: undefined,
         lruNext: undefined,
       };
@@ -120,10 +180,13 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const data = change.clear ? new Map<string, unknown>() : parseData(entry.data);
     for (const name of change.delete) data.delete(name);
     for (const [name, value] of change.set) data.set(name, value);
-    entry.data = stringifyData(data);
+    this.resize(entry, stringifyData(data));
     entry.expiresAt = now + change.ttl;
-    this.activity.touch(entry);
+    this.segmentOf(entry).touch(entry);
     if (change.user !== undefined) this.index(entry, change.user.userId);
+    // A write that grew the session may take the store over a byte cap.
+    if (entry.returned) this.demoteOverflow();
+    this.evictOverflow(entry);
     return true;
   }
 
@@ -132,7 +195,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const entry = this.live(key, now);
     if (entry === undefined) return false;
     entry.expiresAt = now + ttl;
-    this.activity.touch(entry);
+    this.segmentOf(entry).touch(entry);
     return true;
   }
 
@@ -169,9 +232,13 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     for (const shard of this.shards) shard.clear();
-    this.activity.clear();
+    this.probation.clear();
+    this.protectedSegment.clear();
     this.users.clear();
     this.count = 0;
+    this.dataBytes = 0;
+    this.protectedCount = 0;
+    this.protectedBytes = 0;
   }
 
   /** Removes every expired session now, in slices; resolves when the pass is done. */
@@ -228,8 +295,13 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
 
   /** Bookkeeping for an entry just deleted from its shard. */
   private forget(entry: MemoryEntry): void {
-    this.activity.remove(entry);
+    this.segmentOf(entry).remove(entry);
     this.count--;
+    this.dataBytes -= entry.bytes;
+    if (entry.returned) {
+      this.protectedCount--;
+      this.protectedBytes -= entry.bytes;
+    }
     if (entry.userId !== undefined) this.unindex(entry);
   }
 
@@ -254,27 +326,84 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     entry.userId = undefined;
   }
 
-  /** Adds a session (replacing any under its key) as the most recently active. */
+  private segmentOf(entry: MemoryEntry): LruList<MemoryEntry> {
+    return entry.returned ? this.protectedSegment : this.probation;
+  }
+
+  /** Replaces an entry's JSON text, keeping the byte counts in step. */
+  private resize(entry: MemoryEntry, data: string): void {
+    const bytes = Buffer.byteLength(data);
+    const delta = bytes - entry.bytes;
+    entry.data = data;
+    entry.bytes = bytes;
+    this.dataBytes += delta;
+    if (entry.returned) this.protectedBytes += delta;
+  }
+
+  /** Adds a session (replacing any under its key) on probation, as its most recently used. */
   private insert(entry: MemoryEntry): void {
     this.remove(entry.key);
-    if (this.count >= this.maxEntries) this.evictLeastActive();
     this.shards[shardIndex(entry.key)].set(entry.key, entry);
-    this.activity.push(entry);
+    this.probation.push(entry);
     this.count++;
+    this.dataBytes += entry.bytes;
+    this.evictOverflow(entry);
     this.startSweeping();
   }
 
-  private evictLeastActive(): void {
-    const oldest = this.activity.first();
-    if (oldest === undefined) return;
-    this.remove(oldest.key);
-    if (!this.warnedFull) {
-      this.warnedFull = true;
-      this.logger.warn(
-        `MemoryStore is full (${this.maxEntries} sessions): evicting the least recently active. ` +
-          'Raise maxEntries or use a shared store.',
-      );
+  /** Moves a session that came back from probation to the protected segment. */
+  private promote(entry: MemoryEntry): void {
+    this.probation.remove(entry);
+    entry.returned = true;
+    this.protectedSegment.push(entry);
+    this.protectedCount++;
+    this.protectedBytes += entry.bytes;
+    this.demoteOverflow();
+  }
+
+  /**
+   * Keeps the protected segment within its share: its least recently used sessions go back to
+   * probation, as probation's most recently used, and get one more chance to come back.
+   */
+  private demoteOverflow(): void {
+    while (this.protectedCount > this.maxProtectedEntries || this.protectedBytes > this.maxProtectedBytes) {
+      const oldest = this.protectedSegment.first();
+      if (oldest === undefined) return;
+      this.protectedSegment.remove(oldest);
+      oldest.returned = false;
+      this.protectedCount--;
+      this.protectedBytes -= oldest.bytes;
+      this.probation.push(oldest);
     }
+  }
+
+  /**
+   * Evicts until both caps hold: probation's least recently used first, the protected
+   * segment's only when probation is empty. `spared`, the session just written, is never the
+   * one evicted, so a write that was acknowledged is held.
+   */
+  private evictOverflow(spared: MemoryEntry): void {
+    while (this.count > this.maxEntries || this.dataBytes > this.maxBytes) {
+      const victim = this.evictionCandidate(spared);
+      if (victim === undefined) return;
+      this.warnFull();
+      this.remove(victim.key);
+    }
+  }
+
+  private evictionCandidate(spared: MemoryEntry): MemoryEntry | undefined {
+    return leastRecentlyUsed(this.probation, spared) ?? leastRecentlyUsed(this.protectedSegment, spared);
+  }
+
+  private warnFull(): void {
+    if (this.warnedFull) return;
+    this.warnedFull = true;
+    const limit = this.count > this.maxEntries ? `${this.maxEntries} sessions` : `${this.maxBytes} bytes of session data`;
+    const option = this.count > this.maxEntries ? 'maxEntries' : 'maxBytes';
+    this.logger.warn(
+      `MemoryStore is full (${limit}): evicting sessions seen on one request first, then the least recently used. ` +
+        `Raise ${option} or use a shared store.`,
+    );
   }
 
   private startSweeping(): void {
