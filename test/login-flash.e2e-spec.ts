@@ -46,6 +46,11 @@ const destroysThenRedirects: SecurityFn = async ({ session }) => {
 /** A flash too large for a sealed cookie (4096 bytes). */
 const BIG_FLASH = redirectTo('/login', { flash: { error: 'x'.repeat(5000) } });
 
+const bindsThenRedirects: SecurityFn = async ({ session }) => {
+  await session.bindUser('mallory');
+  return redirectTo('/login', { flash: { error: 'Bound?' } });
+};
+
 const plainRedirect: SecurityFn = async ({ session }) => {
   await session.set('planted', 'by the denied request');
   return redirectTo('/login');
@@ -151,6 +156,19 @@ class LoginController {
   @Security(() => BIG_FLASH)
   bigFlash() {
     return { ran: true };
+  }
+
+  @Post('bind-then-redirect')
+  @Security(bindsThenRedirects)
+  bindThenRedirect() {
+    return { ran: true };
+  }
+
+  @Get('user')
+  @Security(false)
+  async user(@Session() session: Session) {
+    await session.load();
+    return { userId: session.userId ?? null };
   }
 
   @Post('plain-redirect')
@@ -330,3 +348,21 @@ describe.each(PLATFORMS.flatMap((platform) => (['memory', 'cookie'] as const).ma
     });
   },
 );
+
+describe.each(PLATFORMS)('a security redirect with a flash after bindUser on %s', (platform) => {
+  it('a session bound in the denied request is not taken apart: nothing is committed, the flash included', async () => {
+    const app = await startApp(platform, loginModule(new MemoryStore()));
+    try {
+      const browser = request.agent(app.getHttpServer());
+      await browser.post('/anonymous').send({ counter: 2 });
+      const denied = await browser.post('/bind-then-redirect');
+      expect(denied.status).toBe(302);
+      expect(setCookieFor(denied)).toBeUndefined();
+      expect((await browser.get('/login')).body.error).toBeNull();
+      expect((await browser.get('/user')).body.userId).toBeNull();
+      expect((await browser.get('/state')).body.all).toEqual({ counter: 2 });
+    } finally {
+      await app.close();
+    }
+  });
+});

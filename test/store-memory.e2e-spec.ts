@@ -21,12 +21,17 @@ class SharedMemory extends SessionStore {
   override compareAndSet(key: string, field: string, expected: unknown, next: unknown, ttl: number) {
     return this.inner.compareAndSet(key, field, expected, next, ttl);
   }
+
+  override listByUser(userId: string) {
+    return this.inner.listByUser(userId);
+  }
 }
 
 runStoreContract({
   name: 'memory',
   perKeyAcrossNodes: true,
   httpTimeouts: true,
+  userIndex: true,
   async create() {
     const store = new MemoryStore();
     return {

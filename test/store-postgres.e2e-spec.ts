@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import type { SessionWrite } from '@novanest/session';
 import { PostgresStore } from '@novanest/session/postgres';
 import { runStoreContract, serviceUrl } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -7,13 +9,21 @@ import { TcpProxy } from './support/tcp-proxy.js';
 runStoreContract({
   name: 'postgres',
   perKeyAcrossNodes: true,
+  userIndex: true,
   async create() {
     const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('postgres'), 5432);
     const table = `contract_${randomBytes(6).toString('hex')}`;
     const pool = new pg.Pool({ connectionString: viaProxy.href, connectionTimeoutMillis: 2000, max: 10 });
     const pools = [pool];
+    const store = new PostgresStore({ pool, table, createTable: true });
     return {
-      store: new PostgresStore({ pool, table, createTable: true }),
+      store,
+      async userIndexSize(userId) {
+        // The index is the column: a user's entries are the rows that name them, pruned with their sessions.
+        await store.prune();
+        const result = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}" WHERE user_id = $1`, [userId]);
+        return result.rows[0].n;
+      },
       outage: { down: () => proxy.down(), up: () => proxy.up() },
       async sibling() {
         const other = new pg.Pool({ connectionString: target.href, max: 10 });
@@ -30,4 +40,98 @@ runStoreContract({
       },
     };
   },
+});
+
+describe('postgres: the user_id column on a table created before it existed', () => {
+  const oldSchema = (table: string): string =>
+    `CREATE TABLE "${table}" (key text PRIMARY KEY, data jsonb NOT NULL DEFAULT '{}'::jsonb, ` +
+    `created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)`;
+  let pool: pg.Pool;
+  const tables: string[] = [];
+
+  beforeAll(() => {
+    pool = new pg.Pool({ connectionString: serviceUrl('postgres'), max: 4 });
+  });
+  afterAll(async () => {
+    for (const table of tables) await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+    await pool.end();
+  });
+
+  async function oldTable(): Promise<string> {
+    const table = `old_${randomBytes(6).toString('hex')}`;
+    tables.push(table);
+    await pool.query(oldSchema(table));
+    return table;
+  }
+
+  const bound = (userId: string): SessionWrite => {
+    const now = Date.now();
+    return {
+      mode: 'create',
+      set: new Map<string, unknown>([['$user', { id: userId, seenAt: now }]]),
+      delete: [],
+      clear: false,
+      createdAt: now,
+      ttl: 60_000,
+      user: { userId, deadline: now + 60_000 },
+    };
+  };
+  const plain = (): SessionWrite => ({
+    mode: 'create',
+    set: new Map([['a', 1]]),
+    delete: [],
+    clear: false,
+    createdAt: Date.now(),
+    ttl: 60_000,
+  });
+  const key = (): string => randomBytes(32).toString('base64url');
+
+  it('serves unbound sessions unchanged, and refuses a binding with the sentence that says what to run', async () => {
+    const table = await oldTable();
+    const store = new PostgresStore({ pool, table, pruneInterval: false });
+    const plainKey = key();
+    expect(await store.write(plainKey, plain())).toBe(true);
+    expect(Object.fromEntries((await store.get(plainKey))?.data ?? [])).toEqual({ a: 1 });
+    const refused = store.write(key(), bound('ada'));
+    await expect(refused).rejects.toThrow(
+      `PostgresStore: table "${table}" has no user_id column, which bindUser and a user's sessions need: ` +
+        'run the ALTER TABLE and CREATE INDEX of @novanest/session/postgres.schema.sql, or pass createTable: true',
+    );
+    await expect(store.listByUser('ada')).rejects.toThrow(/has no user_id column/);
+  });
+
+  it('the migration in the shipped postgres.schema.sql adds the column and its index to an existing table', async () => {
+    const table = await oldTable();
+    const store = new PostgresStore({ pool, table, pruneInterval: false });
+    const kept = key();
+    expect(await store.write(kept, plain())).toBe(true);
+    const shipped = readFileSync(new URL('../libs/session/dist/stores/postgres/postgres.schema.sql', import.meta.url), 'utf8');
+    const migration = shipped
+      .split('\n')
+      .filter((line) => /^(ALTER TABLE|CREATE INDEX IF NOT EXISTS sessions_user_id_idx)/.test(line))
+      .map((line) => line.replaceAll(' sessions ', ` "${table}" `).replace('sessions_user_id_idx', `${table}_user_id_idx`));
+    expect(migration).toHaveLength(2);
+    for (const statement of migration) await pool.query(statement);
+    // Twice: a migration that runs again changes nothing.
+    for (const statement of migration) await pool.query(statement);
+    const indexed = key();
+    expect(await store.write(indexed, bound('ada'))).toBe(true);
+    expect((await store.listByUser('ada')).map((each) => each.key)).toEqual([indexed]);
+    expect(Object.fromEntries((await store.get(kept))?.data ?? [])).toEqual({ a: 1 });
+    const index = await pool.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexname = $2`, [
+      table,
+      `${table}_user_id_idx`,
+    ]);
+    expect(index.rows[0]?.indexdef).toMatch(/\(user_id\) WHERE \(user_id IS NOT NULL\)/);
+  });
+
+  it('createTable: true adds the column and its index to an existing table', async () => {
+    const table = await oldTable();
+    const store = new PostgresStore({ pool, table, createTable: true, pruneInterval: false });
+    const indexed = key();
+    expect(await store.write(indexed, bound('ada'))).toBe(true);
+    expect((await store.listByUser('ada')).map((each) => each.key)).toEqual([indexed]);
+    const index = await pool.query(`SELECT 1 FROM pg_indexes WHERE tablename = $1 AND indexname = $2`, [table, `${table}_user_id_idx`]);
+    expect(index.rowCount).toBe(1);
+  });
 });

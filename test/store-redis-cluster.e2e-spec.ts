@@ -4,6 +4,7 @@ import { Cluster, type ClusterOptions } from 'ioredis';
 import { RedisStore } from '@novanest/session/redis';
 import { runStoreContract, serviceUrl } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { userIndexKey } from './support/user-index-contract.js';
 
 /** Fail fast while the cluster is away (the 503 path), reconnect quickly when it is back. */
 const FAIL_FAST: ClusterOptions = {
@@ -30,6 +31,7 @@ async function connected(cluster: Cluster): Promise<Cluster> {
 runStoreContract({
   name: 'redis cluster',
   perKeyAcrossNodes: true,
+  userIndex: true,
   async create() {
     const nodes = seedNodes();
     // Every node behind its own proxy; natMap sends the client through the proxies.
@@ -45,6 +47,7 @@ runStoreContract({
     const clients = [client];
     return {
       store: new RedisStore({ client, prefix }),
+      userIndexSize: (userId) => client.zcard(userIndexKey(prefix, userId)),
       outage: {
         down: async () => {
           await Promise.all(proxies.map((proxy) => proxy.down()));

@@ -88,6 +88,7 @@ function summary(samples: number[]): string {
 runStoreContract({
   name: 'redis near-cache',
   perKeyAcrossNodes: true,
+  userIndex: true,
   async create() {
     const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('redis'), 6379);
     const prefix = `contract-nc:${randomBytes(6).toString('hex')}:`;
@@ -135,6 +136,7 @@ function clusterSeeds(): { host: string; port: number }[] {
 runStoreContract({
   name: 'redis cluster near-cache',
   perKeyAcrossNodes: true,
+  userIndex: true,
   async create() {
     const nodes = clusterSeeds();
     // Every node behind its own proxy; natMap sends the client (and its subscribers) through them.

@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RedisStore } from '@novanest/session/redis';
 import { runStoreContract, serviceUrl } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { userIndexKey } from './support/user-index-contract.js';
 
 /** Fail fast while Redis is away (the 503 path), reconnect quickly when it is back. */
 const FAIL_FAST: RedisOptions = {
@@ -21,6 +22,7 @@ async function connected(client: Redis): Promise<Redis> {
 runStoreContract({
   name: 'redis',
   perKeyAcrossNodes: true,
+  userIndex: true,
   async create() {
     const { proxy, target, viaProxy } = await TcpProxy.inFrontOf(serviceUrl('redis'), 6379);
     const prefix = `contract:${randomBytes(6).toString('hex')}:`;
@@ -29,6 +31,7 @@ runStoreContract({
     return {
       store: new RedisStore({ client, prefix }),
       outage: { down: () => proxy.down(), up: () => proxy.up() },
+      userIndexSize: (userId) => client.zcard(userIndexKey(prefix, userId)),
       async sibling() {
         const other = await connected(new Redis(target.href, FAIL_FAST));
         clients.push(other);

@@ -10,6 +10,7 @@ import { Session, SessionStore, type SessionModuleOptions, SessionTooLargeError,
 import { cookieValue, setCookieFor } from './cookies.js';
 import { type Platform, PLATFORMS, startApp } from './platforms.js';
 import { sessionTestModule } from './session-test.controller.js';
+import { runUserIndexCases, runUserIndexExpiry, UserIndexController } from './user-index-contract.js';
 
 /** One store under test, and what the suite may do to it. */
 export interface StoreFixture {
@@ -20,6 +21,8 @@ export interface StoreFixture {
   sibling(): Promise<SessionStore>;
   /** Closes and removes what the fixture opened. */
   close(): Promise<void>;
+  /** How many entries the store's per-user index holds for `userId`, looked at directly. */
+  userIndexSize?(userId: string): Promise<number>;
 }
 
 export interface StoreContract {
@@ -38,6 +41,8 @@ export interface StoreContract {
    * store runs them at store level with TTLs of tens of ms (`runStoreExpiry`).
    */
   httpTimeouts?: boolean;
+  /** The store keeps a per-user index (`listByUser`): run the user-index cases. */
+  userIndex?: boolean;
 }
 
 /** The URL provisioned by `test/support/services.ts`, or a failure saying how to get one. */
@@ -95,7 +100,7 @@ class ContractController {
 
 /** An app module serving the contract routes over `store`. */
 export function appModule(store: SessionStore, options: SessionModuleOptions): Type<unknown> {
-  return sessionTestModule(store, options, ContractController);
+  return sessionTestModule(store, options, ContractController, UserIndexController);
 }
 
 const withId = (id: string): string => `session_id=${id}`;
@@ -107,6 +112,7 @@ function isExpiredCookie(line: string | undefined): boolean {
 /** Runs the contract for one store: its expiry at store level, then the HTTP cases on each platform. */
 export function runStoreContract(contract: StoreContract): void {
   runStoreExpiry(contract);
+  if (contract.userIndex) runUserIndexExpiry(contract);
   describe.each(contract.platforms ?? PLATFORMS)(`${contract.name} store contract on %s`, (platform) => {
     let fixture: StoreFixture;
     let app: INestApplication;
@@ -390,6 +396,17 @@ export function runStoreContract(contract: StoreContract): void {
           await sleep(start + 3300 - Date.now());
           expect(await read(id)).toBeNull();
           expect(await shortFixture.store.get(storeKeyOf(id))).toBeUndefined();
+        });
+      });
+    }
+
+    if (contract.userIndex) {
+      describe("a user's sessions", () => {
+        runUserIndexCases(contract, platform, {
+          server: () => server,
+          fixture: () => fixture,
+          appModule: (store) => appModule(store, {}),
+          it,
         });
       });
     }

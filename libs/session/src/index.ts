@@ -72,6 +72,11 @@ export type { FastifyInstanceLike, FastifyReplyLike, FastifyRequestLike, Fastify
 export type { SessionUpdateOptions } from './session/session-update.js';
 export type { CompareAndSetResult } from './stores/session.store.js';
 export { SessionUpdateConflictException, SessionUpdateUnsupportedError } from './session.exceptions.js';
+// A user's sessions: bindUser, list and revoke (SessionService), the store contract's index.
+export { SessionUserIndexUnsupportedError } from './users/user-sessions.js';
+export type { UserSessionInfo, UserSessionMetadata } from './users/user-sessions.js';
+export { USER_BINDING_KEY, boundUserOf } from './stores/session.store.js';
+export type { SessionUserIndexEntry, UserSessionRecord } from './stores/session.store.js';
 // CSRF tied to the session, login without carry-over, flash on security redirects (issue 14).
 export { SessionCsrfGuard } from './security/session-csrf.guard.js';
 export { SkipCsrf } from './security/skip-csrf.decorator.js';

@@ -6,6 +6,8 @@ import { SessionManager, isLiveSession } from './request/session.manager.js';
 import { SessionsDisabledError } from './session.exceptions.js';
 import { maskCsrfSecret } from './security/csrf-token.js';
 import { withDeadline } from './persistence/store-deadline.js';
+import { UserSessionIndex } from './users/user-index.js';
+import type { UserSessionInfo } from './users/user-sessions.js';
 
 /**
  * Sessions for code that holds the request rather than a `@Session()` parameter: Nova's
@@ -14,7 +16,12 @@ import { withDeadline } from './persistence/store-deadline.js';
  */
 @Injectable()
 export class SessionService {
-  constructor(protected readonly sessions: SessionManager) {}
+  /** A user's sessions over the configured store (`bindUser`). */
+  private readonly users: UserSessionIndex;
+
+  constructor(protected readonly sessions: SessionManager) {
+    this.users = new UserSessionIndex(sessions);
+  }
 
   /** A new session id: 32 random bytes, base64url (43 characters). */
   generateSessionId(): string {
@@ -90,5 +97,38 @@ export class SessionService {
     if (!isWellFormedSessionId(sessionId)) return;
     const key = sessionStoreKey(sessionId);
     await withDeadline(() => this.sessions.store.destroy(key), this.sessions.options.storeTimeoutMs);
+  }
+
+  /**
+   * The live sessions bound to `userId` (see `session.bindUser`), oldest first; with `request`,
+   * the one of that request is marked `current`. Expired and destroyed sessions are not listed.
+   * Throws `SessionUserIndexUnsupportedError` when the store keeps no per-user index, and
+   * `SessionStoreUnavailableException` (a 503) when the store does not answer within `storeTimeout`.
+   */
+  listUserSessions(userId: string, request?: object): Promise<UserSessionInfo[]> {
+    return this.users.list(userId, request);
+  }
+
+  /**
+   * Ends one of the user's sessions, named by the `handle` that `listUserSessions` gave: its
+   * next request finds no session (on every node, near-caches included). Resolves `false` when
+   * no live session of this user has that handle (already ended, or another user's).
+   */
+  revokeUserSession(userId: string, handle: string): Promise<boolean> {
+    return this.users.revokeOne(userId, handle);
+  }
+
+  /**
+   * Ends every session of the user ("log out everywhere", e.g. after a password change), or
+   * with `except: request` every one but that request's ("log out other devices"). Resolves how
+   * many were ended.
+   *
+   * With `CookieStore` and its `revocation` store, sealed sessions cannot be counted or found:
+   * the user's "valid after" moves to now instead (one write), so every sealed session of the
+   * user bound before it is refused from its next request on, every copy included; `except`
+   * re-seals the request's session with the new time. Resolves `0` then.
+   */
+  revokeUserSessions(userId: string, options: { except?: object } = {}): Promise<number> {
+    return this.users.revokeAll(userId, options.except);
   }
 }

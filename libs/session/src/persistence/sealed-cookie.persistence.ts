@@ -6,6 +6,10 @@ import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge } from '../session/session-expiry.js';
 import type { SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
+import { readUserBinding, SessionUserIndexUnsupportedError } from '../users/user-sessions.js';
+import type { CookieRevocation } from '../users/cookie-revocation.js';
+import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import { withDeadline } from './store-deadline.js';
 
 /** Every write, touch and removal succeeds at once: the record goes out with the response. */
 const DONE = Promise.resolve(true);
@@ -21,14 +25,18 @@ export class SealedCookiePersistence implements SessionPersistence {
   readonly cookieWithoutRecord = false;
   readonly cookieOnExtend = true;
   private readonly persistent: boolean;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly sealer: CookieSealer,
     options: ResolvedSessionOptions,
     private readonly cookies: SessionCookieWriter,
     private readonly logger: Logger,
+    /** The per-user "valid after" times (`CookieStore`'s `revocation` option), when given. */
+    private readonly revocation?: CookieRevocation,
   ) {
     this.persistent = options.cookie.persistent;
+    this.timeoutMs = options.storeTimeoutMs;
   }
 
   decode(value: string, now: number): IncomingSession | undefined {
@@ -68,6 +76,37 @@ export class SealedCookiePersistence implements SessionPersistence {
   /** Nothing to remove: a destroyed session's cookie is expired instead (a copy stays valid). */
   remove(_key: string): Promise<boolean | void> {
     return NOTHING;
+  }
+
+  /** A sealed session has no record a server could find by user; with `revocation`, it can be revoked per user. */
+  assertCanBindUsers(): void {
+    if (this.revocation === undefined) {
+      throw new SessionUserIndexUnsupportedError(
+        'CookieStore',
+        'CookieStore cannot bind sessions to users without a server-side store for revocation: pass new CookieStore({ secret, revocation: <a MemoryStore, RedisStore or PostgresStore> }), or keep sessions in one of those stores',
+      );
+    }
+  }
+
+  /**
+   * With `revocation`: a sealed session bound to a user counts only when it was bound at or
+   * after the user's "valid after" time. One store read, under the `storeTimeout` deadline;
+   * a store that does not answer fails the request with a 503 (closed, never open).
+   */
+  async admit(record: StoredSession): Promise<boolean> {
+    const revocation = this.revocation;
+    const binding = readUserBinding(record.data);
+    if (revocation === undefined || binding === undefined) return true;
+    let validAfter: number;
+    try {
+      validAfter = await withDeadline(() => revocation.validAfter(binding.id), this.timeoutMs);
+    } catch (error) {
+      this.logger.warn(`CookieStore revocation store failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw new SessionStoreUnavailableException({ cause: error });
+    }
+    if (binding.since >= validAfter) return true;
+    this.logger.debug('Ignoring a sealed session of a user who logged out everywhere since');
+    return false;
   }
 
   assertFits(session: PersistedSession): void {

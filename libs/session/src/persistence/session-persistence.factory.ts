@@ -17,6 +17,6 @@ export function createSessionPersistence(
   cookies: SessionCookieWriter,
   logger: Logger,
 ): SessionPersistence {
-  if (store instanceof CookieStore) return new SealedCookiePersistence(store.sealer, options, cookies, logger);
+  if (store instanceof CookieStore) return new SealedCookiePersistence(store.sealer, options, cookies, logger, store.revocation);
   return new StorePersistence(store, options, logger);
 }

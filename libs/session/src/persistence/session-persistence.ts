@@ -77,6 +77,16 @@ export interface SessionPersistence {
    * earlier updates of the same field in this process: present with `compareAndSet`.
    */
   inTurn?<T>(key: string, field: string, work: () => Promise<T>): Promise<T>;
+  /**
+   * Throws `SessionUserIndexUnsupportedError` (naming the store) unless sessions can be bound to
+   * users here, i.e. listed and revoked per user.
+   */
+  assertCanBindUsers(): void;
+  /**
+   * Optional: whether a record that came with the request (a sealed cookie) still counts. Only
+   * asked for records bound to a user; absent, every such record counts.
+   */
+  admit?(record: StoredSession): Promise<boolean>;
   /** Throws `SessionTooLargeError` when the session no longer fits its cookie or the store's limit. */
   assertFits(session: PersistedSession): void;
   /** The session cookie's value for `session`. */

@@ -7,6 +7,7 @@ import { KeyLock } from '../stores/key-lock.js';
 import type { CompareAndSetResult, SessionStore, SessionWrite, StoredSession } from '../stores/session.store.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from './session-persistence.js';
 import { withDeadline } from './store-deadline.js';
+import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
 
 /**
@@ -85,6 +86,10 @@ export class StorePersistence implements SessionPersistence {
     } catch (error) {
       throw this.unavailable('destroy', error);
     }
+  }
+
+  assertCanBindUsers(): void {
+    assertUserIndex(this.store);
   }
 
   /**

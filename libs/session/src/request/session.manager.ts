@@ -55,6 +55,10 @@ const DISABLED_SESSION: Session = {
   get isNew(): boolean {
     return disabled();
   },
+  get userId(): string | undefined {
+    return disabled();
+  },
+  bindUser: async () => disabled(),
   load: async () => disabled(),
   get: async () => disabled(),
   set: async () => disabled(),

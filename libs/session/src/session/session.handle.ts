@@ -9,9 +9,10 @@ import type { ResolvedSessionOptions } from '../session-options.js';
 import { cookieMaxAge, isPastAbsoluteTimeout, isTouchDue, sessionTtl } from './session-expiry.js';
 import { jsonEntryBytes, jsonObjectBytes, SessionSizeTally } from './session-size.js';
 import { assertSessionKey, cloneSessionValue, copyJsonValue, isPlainObject } from './session-value.js';
-import type { StoredSession } from '../stores/session.store.js';
+import { type SessionWrite, type StoredSession, USER_BINDING_KEY } from '../stores/session.store.js';
 import { isCsrfSecret, newCsrfSecret } from '../security/csrf-token.js';
 import { incrementBy, pause, type SessionUpdateOptions, updateAttempts, updatePauseMs } from './session-update.js';
+import { assertUserId, readUserBinding, type UserBinding, userBinding, type UserSessionMetadata } from '../users/user-sessions.js';
 
 /** What a handle needs from the module: one of each per application. Internal. */
 export interface SessionHandleDeps {
@@ -39,6 +40,9 @@ function assertUserKey(key: unknown): asserts key is string {
   assertSessionKey(key);
   if (key === FLASH_KEY) {
     throw new SessionValueError(`session key "${FLASH_KEY}" is reserved for flash messages; use flash(key, value)`);
+  }
+  if (key === USER_BINDING_KEY) {
+    throw new SessionValueError(`session key "${USER_BINDING_KEY}" is reserved for the user binding; use bindUser(userId)`);
   }
   if (key === CSRF_SECRET_KEY) {
     throw new SessionValueError(`session key "${CSRF_SECRET_KEY}" is reserved for the CSRF secret; use SessionService.csrfToken(request)`);
@@ -85,6 +89,10 @@ export class SessionHandle implements Session, PersistedSession {
   private incomingFlash: Record<string, unknown> = {};
   /** Flash messages for the next request. */
   private outgoingFlash: Record<string, unknown> | undefined;
+  /** The user this session belongs to (`bindUser`), kept in the record under `USER_BINDING_KEY`. */
+  private binding: UserBinding | undefined;
+  /** `bindUser` ran in this request: the next write tells the store to index the session. */
+  private bindingChanged = false;
   /**
    * Record keys to remove before anything else is written (destroyed or regenerated away).
    * `moving`: the data goes on under a new id, which must not happen if the old record was
@@ -124,9 +132,12 @@ export class SessionHandle implements Session, PersistedSession {
     this.currentId = incoming?.id ?? generateSessionId();
     this.trusted = incoming === undefined;
     this.createdAt = Date.now();
-    // A fresh id has nothing to load, and a sealed cookie brought its record along.
-    this.loaded = incoming === undefined || incoming.record !== undefined;
-    if (incoming?.record !== undefined) this.openIncoming(incoming.record);
+    // A fresh id has nothing to load, and a sealed cookie brought its record along (which, when
+    // bound to a user, the persistence may still have to admit: a revocation lookup on load).
+    const record = incoming?.record;
+    const admitted = record === undefined || this.persistence.admit === undefined || readUserBinding(record.data) === undefined;
+    this.loaded = incoming === undefined || (record !== undefined && admitted);
+    if (record !== undefined && admitted) this.openIncoming(record);
   }
 
   get id(): string {
@@ -135,6 +146,10 @@ export class SessionHandle implements Session, PersistedSession {
 
   get isNew(): boolean {
     return !this.exists;
+  }
+
+  get userId(): string | undefined {
+    return this.binding?.id;
   }
 
   /** The commit has run (or been skipped for a 5xx) and the cookie decision is final. */
@@ -340,10 +355,13 @@ export class SessionHandle implements Session, PersistedSession {
     // A new CSRF secret with the new id: a token issued before login is worthless after it.
     kept.delete(CSRF_SECRET_KEY);
     const flash = this.outgoingFlash;
+    const binding = this.binding;
     this.startOver();
     this.values = kept;
     for (const [key, value] of kept) this.staged.set(key, value);
     if (flash !== undefined) this.stageFlash(flash);
+    // The user goes along to the new id, which the create's write adds to the user's index.
+    this.binding = binding;
   }
 
   /** @internal The session's CSRF secret (see `SessionCsrfGuard`), or `undefined` when it has none. */
@@ -370,8 +388,8 @@ export class SessionHandle implements Session, PersistedSession {
   /**
    * @internal For a denial that carries a flash (`redirectTo(url, { flash })`): drops every
    * change the request made and commits `flash` alone, as the next request's flash. A request
-   * that destroyed or regenerated its session has nothing left to carry it: nothing is
-   * committed then, as for any denial. Answers whether the flash was kept.
+   * that destroyed, regenerated or bound its session (`bindUser`) is not taken apart: nothing
+   * is committed then, the flash included, as for any denial. Answers whether the flash was kept.
    */
   async keepOnlyFlash(flash: Readonly<Record<string, unknown>>): Promise<boolean> {
     if (this.finalizing !== undefined) return false;
@@ -383,7 +401,8 @@ export class SessionHandle implements Session, PersistedSession {
     }
     this.use();
     await this.ensureLoaded();
-    if (this.generation !== 0 || this.finalizing !== undefined) {
+    // Started over, or bound to a user: what the denial would have to undo is more than values.
+    if (this.generation !== 0 || this.bindingChanged || this.finalizing !== undefined) {
       this.discard();
       return false;
     }
@@ -432,6 +451,19 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     await this.ensureLoaded();
     return Object.hasOwn(this.incomingFlash, key) ? copyJsonValue(this.incomingFlash[key] as T) : undefined;
+  }
+
+  async bindUser(userId: string, metadata?: UserSessionMetadata): Promise<void> {
+    assertUserId(userId);
+    this.use();
+    this.assertOpen();
+    // At the call, before any I/O: a store that cannot index says so here, not at the commit.
+    this.persistence.assertCanBindUsers();
+    const binding = userBinding(userId, metadata, Date.now());
+    if (!(await this.loadedUnchanged())) return;
+    this.binding = binding;
+    this.bindingChanged = true;
+    this.staged.set(USER_BINDING_KEY, { ...binding });
   }
 
   ignoreChanges(): void {
@@ -515,6 +547,7 @@ export class SessionHandle implements Session, PersistedSession {
     if (this.outgoingFlash !== undefined) {
       Object.defineProperty(data, FLASH_KEY, { value: this.outgoingFlash, enumerable: true, writable: true, configurable: true });
     }
+    if (this.binding !== undefined) data[USER_BINDING_KEY] = { ...this.binding };
     const expiresAt = this.exists ? this.expiresAt : now + this.ttl(now);
     return { id: this.currentId, createdAt: this.createdAt, expiresAt, data };
   }
@@ -583,6 +616,8 @@ export class SessionHandle implements Session, PersistedSession {
     this.staged = new Map();
     this.clearStaged = false;
     this.outgoingFlash = undefined;
+    this.binding = undefined;
+    this.bindingChanged = false;
     this.createdAt = Date.now();
   }
 
@@ -624,7 +659,7 @@ export class SessionHandle implements Session, PersistedSession {
     const key = this.recordKey();
     let record;
     try {
-      record = await this.persistence.load(key);
+      record = this.incoming?.record === undefined ? await this.persistence.load(key) : await this.admitIncoming(this.incoming.record);
     } catch (error) {
       this.loading = undefined;
       throw error;
@@ -638,6 +673,28 @@ export class SessionHandle implements Session, PersistedSession {
     }
     if (record !== undefined && record.expiresAt > now) this.adopt(record);
     this.loaded = true;
+  }
+
+  /**
+   * A sealed record bound to a user, once the persistence has admitted it: `undefined` when the
+   * user logged out everywhere since it was bound, and then the cookie is expired.
+   */
+  private async admitIncoming(record: StoredSession): Promise<StoredSession | undefined> {
+    if (await (this.persistence.admit as (record: StoredSession) => Promise<boolean>)(record)) return record;
+    this.destroyed = true;
+    return undefined;
+  }
+
+  /**
+   * @internal Moves the binding's time to `now` and stages it, so the session survives a
+   * "valid after" set at `now` (the cookie store's "log out everywhere else").
+   */
+  async rebindAt(now: number): Promise<void> {
+    this.use();
+    this.assertOpen();
+    if (!(await this.loadedUnchanged()) || this.binding === undefined) return;
+    this.binding.since = now;
+    this.staged.set(USER_BINDING_KEY, { ...this.binding });
   }
 
   /** A record that came with the request (a sealed cookie), already opened and checked. */
@@ -655,6 +712,12 @@ export class SessionHandle implements Session, PersistedSession {
   private adopt(record: StoredSession): void {
     this.values = record.data;
     this.size.loaded(record.data.size, record.jsonBytes);
+    this.binding = readUserBinding(this.values);
+    if (this.values.has(USER_BINDING_KEY)) {
+      // Not session data: kept apart, and out of the session's measured size.
+      this.size.delete(USER_BINDING_KEY, true, this.values.get(USER_BINDING_KEY));
+      this.values.delete(USER_BINDING_KEY);
+    }
     this.exists = true;
     this.trusted = true;
     this.createdAt = record.createdAt;
@@ -687,8 +750,11 @@ export class SessionHandle implements Session, PersistedSession {
     if (!this.loaded || this.dropped) return;
     const now = Date.now();
     if (this.staged.size === 0 && !this.clearStaged) {
-      await this.touchIfDue(now);
-      return;
+      // A bound session's touch is a write of its binding: lastSeenAt moves with the idle timeout.
+      if (this.binding === undefined || !this.exists || !isTouchDue(this.createdAt, this.expiresAt, now, this.deps.options)) {
+        await this.touchIfDue(now);
+        return;
+      }
     }
     if (this.exists) await this.writeUpdate(now);
     else await this.writeCreate(now);
@@ -726,9 +792,10 @@ export class SessionHandle implements Session, PersistedSession {
     const flash = this.staged.get(FLASH_KEY);
     if (flash !== undefined && flash !== REMOVED) set.set(FLASH_KEY, flash);
     this.resetStaged();
-    if (set.size === 0) return;
+    if (set.size === 0 && this.binding === undefined) return;
     const ttl = this.ttl(now);
-    await this.persistence.write(this.recordKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl });
+    const user = this.stageBinding(set, now);
+    await this.persistence.write(this.recordKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl, user });
     this.exists = true;
     this.expiresAt = now + ttl;
     this.extended = true;
@@ -744,6 +811,7 @@ export class SessionHandle implements Session, PersistedSession {
     const clear = this.clearStaged;
     const ttl = this.ttl(now);
     this.resetStaged();
+    const user = this.stageBinding(set, now);
     const written = await this.persistence.write(this.recordKey(), {
       mode: 'update',
       set,
@@ -751,6 +819,7 @@ export class SessionHandle implements Session, PersistedSession {
       clear,
       createdAt: this.createdAt,
       ttl,
+      user,
     });
     if (!written) {
       this.lostToConcurrentDestroy();
@@ -766,6 +835,21 @@ export class SessionHandle implements Session, PersistedSession {
     if (!(await this.persistence.touch(this.recordKey(), ttl))) return;
     this.expiresAt = now + ttl;
     this.extended = true;
+  }
+
+  /**
+   * A bound session's every write carries its binding with `seenAt` moved to `now` (so a clear
+   * keeps it, and lastSeenAt follows writes and touches). Resolves the index entry the store
+   * must add: on a create (a login, a regenerate) and on the write after `bindUser`.
+   */
+  private stageBinding(set: Map<string, unknown>, now: number): SessionWrite['user'] {
+    const binding = this.binding;
+    if (binding === undefined) return undefined;
+    binding.seenAt = now;
+    set.set(USER_BINDING_KEY, { ...binding });
+    const indexed = !this.exists || this.bindingChanged;
+    this.bindingChanged = false;
+    return indexed ? { userId: binding.id, deadline: this.createdAt + this.deps.options.absoluteTimeoutMs } : undefined;
   }
 
   private resetStaged(): void {

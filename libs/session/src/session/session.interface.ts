@@ -1,4 +1,5 @@
 import type { SessionUpdateOptions } from './session-update.js';
+import type { UserSessionMetadata } from '../users/user-sessions.js';
 
 /**
  * The shape of your session data. Empty here; describe your keys by declaration merging:
@@ -121,6 +122,22 @@ export interface Session {
   flash(key: string, value: unknown): Promise<void>;
   /** A flash message set by the previous request, or `undefined`. */
   getFlash<T = unknown>(key: string): Promise<T | undefined>;
+  /**
+   * The user this session is bound to (`bindUser`), or `undefined`. Settled by the first
+   * awaited call, like `isNew`.
+   */
+  readonly userId: string | undefined;
+  /**
+   * Binds the session to a user, staged like a `set` and committed with the request: the
+   * session joins the user's index, so `SessionService.listUserSessions(userId)` lists it and
+   * `revokeUserSession(s)` can end it. Call it at login, right after `regenerate()`; the
+   * binding moves along with later regenerates and ends with the session. `metadata` (user
+   * agent, IP) is shown in the list; strings are cut to 512 (user agent) and 64 (IP) characters.
+   * Throws `SessionValueError` for an empty or over-long (256+) user id, and
+   * `SessionUserIndexUnsupportedError` at the call when the store keeps no per-user index (the
+   * Nova-style and express-session adapters, `CookieStore`).
+   */
+  bindUser(userId: string, metadata?: UserSessionMetadata): Promise<void>;
   /** Writes nothing for this request and sends no cookie (Phoenix `ignore`). */
   ignoreChanges(): void;
   /** Writes the staged changes now instead of at the end of the request. */

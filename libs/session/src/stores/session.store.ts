@@ -31,6 +31,45 @@ export interface SessionWrite {
   createdAt: number;
   /** Time to live in ms from now, as computed from the idle and absolute timeouts. */
   ttl: number;
+  /**
+   * Present when this write makes the record one of a user's sessions: a create of a bound
+   * session (a login, a regenerate), or the write after `bindUser`. A store with `listByUser`
+   * adds the record to the user's index; other stores ignore it. Absent on ordinary writes.
+   */
+  user?: SessionUserIndexEntry;
+}
+
+/** What a store indexes when a write binds a session to a user (`SessionWrite.user`). */
+export interface SessionUserIndexEntry {
+  /** The user the session belongs to, as the application names it. */
+  readonly userId: string;
+  /**
+   * The latest time (ms since the epoch) the session can live: its absolute deadline. An index
+   * entry is worthless after it, so a store may drop the entry then, without looking.
+   */
+  readonly deadline: number;
+}
+
+/** A live session of a user, as `SessionStore.listByUser` finds it. */
+export interface UserSessionRecord {
+  /** The record's store key. */
+  readonly key: string;
+  readonly session: StoredSession;
+}
+
+/**
+ * Reserved session key under which the handle keeps a session's user binding
+ * (`{ id, userAgent?, ip?, seenAt }`) in the record's data, so that every store carries it as
+ * an ordinary per-key value. Applications cannot read or set it as a key.
+ */
+export const USER_BINDING_KEY = '$user';
+
+/** The user id a session's data says it belongs to, or `undefined`. */
+export function boundUserOf(data: ReadonlyMap<string, unknown>): string | undefined {
+  const binding = data.get(USER_BINDING_KEY);
+  if (typeof binding !== 'object' || binding === null) return undefined;
+  const id = (binding as { id?: unknown }).id;
+  return typeof id === 'string' ? id : undefined;
 }
 
 /**
@@ -95,4 +134,12 @@ export abstract class SessionStore {
    * `SessionUpdateUnsupportedError`); everything else works as before.
    */
   compareAndSet?(key: string, field: string, expected: unknown, next: unknown, ttl: number): Promise<CompareAndSetResult>;
+  /**
+   * Optional: the live sessions bound to `userId` (by a write that carried `SessionWrite.user`
+   * and whose data still names that user, see `boundUserOf`). A store that has it keeps a
+   * per-user index that never outgrows the sessions it points at: entries go when their
+   * sessions expire or are destroyed. Without it, `bindUser` and the `SessionService` calls for
+   * a user's sessions throw `SessionUserIndexUnsupportedError`.
+   */
+  listByUser?(userId: string): Promise<UserSessionRecord[]>;
 }

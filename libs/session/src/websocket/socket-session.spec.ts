@@ -71,7 +71,11 @@ describe('the session of a socket', () => {
     const counts = await Promise.all(messages.map((session) => session.increment('count')));
     expect([...counts].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(await handshakeOf(client).newSession().get('count')).toBe(20);
-    expect(await handshakeOf(client).newSession().update<string>('user', (user) => `${user}!`)).toBe('ann!');
+    expect(
+      await handshakeOf(client)
+        .newSession()
+        .update<string>('user', (user) => `${user}!`),
+    ).toBe('ann!');
 
     const late = handshakeOf(client).newSession();
     await late.load();

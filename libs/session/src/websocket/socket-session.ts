@@ -1,6 +1,7 @@
 import type { SessionHandle } from '../session/session.handle.js';
 import type { Session, SessionData, SessionKey, SessionValue } from '../session/session.interface.js';
 import type { SessionUpdateOptions } from '../session/session-update.js';
+import type { UserSessionMetadata } from '../users/user-sessions.js';
 import { WsSessionError } from './ws-session.exceptions.js';
 
 /**
@@ -39,8 +40,18 @@ export class SocketSession implements Session {
     return this.handle.isNew;
   }
 
+  get userId(): string | undefined {
+    return this.handle.userId;
+  }
+
   load(): Promise<void> {
     return this.handle.load();
+  }
+
+  /** Binds the user on a session the store holds; written by `save()` like any change. */
+  async bindUser(userId: string, metadata?: UserSessionMetadata): Promise<void> {
+    await this.assertWritable('bindUser');
+    await this.handle.bindUser(userId, metadata);
   }
 
   get<K extends keyof SessionData & string>(key: K): Promise<SessionData[K] | undefined>;

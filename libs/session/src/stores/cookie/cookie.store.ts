@@ -1,5 +1,7 @@
 import { CookieSealer } from '../../cookie/cookie-sealer.js';
 import { SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import { SessionOptionsError } from '../../session.exceptions.js';
+import { CookieRevocation } from '../../users/cookie-revocation.js';
 
 /** Options of the stateless cookie store. */
 export interface CookieStoreOptions {
@@ -9,6 +11,16 @@ export interface CookieStoreOptions {
    * so secrets rotate without logging anyone out. Removing a secret invalidates its cookies.
    */
   secret: string | readonly string[];
+  /**
+   * A server-side store (a `MemoryStore`, `RedisStore` or `PostgresStore`) that keeps, per user,
+   * a "valid after" time, so that "log out everywhere" reaches sealed cookies:
+   * `SessionService.revokeUserSessions(userId)` sets it to now, and from then on a sealed
+   * session bound to that user (`bindUser`) before that time is refused, every copy of it
+   * included. Its cost: one read of that store per request that uses a bound session (unbound
+   * sessions cost nothing), failing with a 503 like any store when it does not answer. Without
+   * it, `bindUser` throws `SessionUserIndexUnsupportedError`. Default: none.
+   */
+  revocation?: SessionStore;
 }
 
 const NOT_A_KEYED_STORE =
@@ -29,10 +41,21 @@ const NOT_A_KEYED_STORE =
 export class CookieStore extends SessionStore {
   /** @internal Seals and opens session cookies; the module hands it to `SealedCookiePersistence`. */
   readonly sealer: CookieSealer;
+  /** @internal The per-user "valid after" times (`revocation` option), when given. */
+  readonly revocation: CookieRevocation | undefined;
 
   constructor(options: CookieStoreOptions) {
     super();
     this.sealer = new CookieSealer(options.secret);
+    const revocation = options.revocation;
+    if (revocation !== undefined) {
+      if (revocation instanceof CookieStore || typeof revocation?.get !== 'function' || typeof revocation.write !== 'function') {
+        throw new SessionOptionsError(
+          'CookieStore revocation must be a server-side SessionStore (MemoryStore, RedisStore or PostgresStore), not a CookieStore',
+        );
+      }
+    }
+    this.revocation = revocation === undefined ? undefined : new CookieRevocation(revocation);
   }
 
   get(_key: string): Promise<StoredSession | undefined> {

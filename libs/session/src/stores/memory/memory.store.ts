@@ -2,7 +2,14 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { LruList, type LruNode } from '../lru-list.js';
 import { jsonEqual } from '../json-equal.js';
-import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import {
+  boundUserOf,
+  type CompareAndSetResult,
+  SessionStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserSessionRecord,
+} from '../session.store.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -34,6 +41,8 @@ interface MemoryEntry extends LruNode {
   expiresAt: number;
   /** In the protected segment: read again after the request that created it. */
   returned: boolean;
+  /** The user whose index holds this entry (`SessionWrite.user`). */
+  userId?: string;
 }
 
 /** Default `maxBytes`: 128 MiB of session JSON. */
@@ -111,6 +120,8 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private sweepPass: Promise<void> | undefined;
   private warnedFull = false;
   private closed = false;
+  /** Per-user index: the keys of each user's sessions. Entries leave it when they leave the store. */
+  private readonly users = new Map<string, Set<string>>();
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
@@ -158,7 +169,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const now = Date.now();
     if (change.mode === 'create') {
       const data = stringifyData(change.set);
-      this.insert({
+      const entry: MemoryEntry = {
         key,
         data,
         bytes: Buffer.byteLength(data),
@@ -167,7 +178,9 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
         returned: false,
         lruPrev: undefined,
         lruNext: undefined,
-      });
+      };
+      this.insert(entry);
+      if (change.user !== undefined) this.index(entry, change.user.userId);
       return true;
     }
     const entry = this.live(key, now);
@@ -175,6 +188,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     const data = change.clear ? new Map<string, unknown>() : parseData(entry.data);
     for (const name of change.delete) data.delete(name);
     for (const [name, value] of change.set) data.set(name, value);
+    if (change.user !== undefined) this.index(entry, change.user.userId);
     this.rewrite(entry, data, now + change.ttl);
     return true;
   }
@@ -210,6 +224,27 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return { outcome: 'applied' };
   }
 
+  /**
+   * The user's live sessions. The index holds exactly the entries the store holds: an entry
+   * leaves it when it is destroyed, swept, evicted or found expired. One map lookup per session.
+   */
+  override async listByUser(userId: string): Promise<UserSessionRecord[]> {
+    const keys = this.users.get(userId);
+    if (keys === undefined) return [];
+    const now = Date.now();
+    const records: UserSessionRecord[] = [];
+    // A copy: live() removes expired entries from the set while we walk it.
+    for (const key of [...keys]) {
+      const entry = this.live(key, now);
+      if (entry === undefined) continue;
+      const data = parseData(entry.data);
+      // Bound to someone else since (a later bindUser): that user's index has it now.
+      if (boundUserOf(data) !== userId) continue;
+      records.push({ key, session: { data, createdAt: entry.createdAt, expiresAt: entry.expiresAt } });
+    }
+    return records;
+  }
+
   /** Stops the sweep timer and drops every session; a later write starts afresh. */
   onApplicationShutdown(): void {
     this.closed = true;
@@ -218,6 +253,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     for (const shard of this.shards) shard.clear();
     this.probation.clear();
     this.protectedSegment.clear();
+    this.users.clear();
     this.count = 0;
     this.dataBytes = 0;
     this.protectedCount = 0;
@@ -285,6 +321,28 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
       this.protectedCount--;
       this.protectedBytes -= entry.bytes;
     }
+    if (entry.userId !== undefined) this.unindex(entry);
+  }
+
+  /** Files the entry under `userId` (and out of any other user's index). */
+  private index(entry: MemoryEntry, userId: string): void {
+    if (entry.userId === userId) return;
+    if (entry.userId !== undefined) this.unindex(entry);
+    entry.userId = userId;
+    let keys = this.users.get(userId);
+    if (keys === undefined) {
+      keys = new Set();
+      this.users.set(userId, keys);
+    }
+    keys.add(entry.key);
+  }
+
+  private unindex(entry: MemoryEntry): void {
+    const userId = entry.userId as string;
+    const keys = this.users.get(userId);
+    keys?.delete(entry.key);
+    if (keys !== undefined && keys.size === 0) this.users.delete(userId);
+    entry.userId = undefined;
   }
 
   private segmentOf(entry: MemoryEntry): LruList<MemoryEntry> {

@@ -9,7 +9,15 @@ CREATE TABLE IF NOT EXISTS sessions (
   -- Start of the absolute timeout.
   created_at timestamptz NOT NULL,
   -- Idle expiry, set from the database clock; expired rows are ignored and pruned.
-  expires_at timestamptz NOT NULL
+  expires_at timestamptz NOT NULL,
+  -- The user the session is bound to (session.bindUser), for listing and revoking a user's sessions.
+  user_id    text
 );
 
 CREATE INDEX IF NOT EXISTS sessions_expires_at_idx ON sessions (expires_at);
+
+-- A user's sessions (session.bindUser). Also the migration for a table created by an earlier
+-- version: both statements are no-ops when already applied. Only bound sessions use the column,
+-- so an app that never calls bindUser runs unchanged before the migration.
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS user_id text;
+CREATE INDEX IF NOT EXISTS sessions_user_id_idx ON sessions (user_id) WHERE user_id IS NOT NULL;

@@ -4,7 +4,14 @@ import type { Pool } from 'pg';
 import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
 import { SESSION_LOGGER_CONTEXT } from '../../session.constants.js';
 import { isPlainObject, parseStoredValue } from '../../session/session-value.js';
-import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import {
+  boundUserOf,
+  type CompareAndSetResult,
+  SessionStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserSessionRecord,
+} from '../session.store.js';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -72,7 +79,7 @@ function quote(identifier: string): string {
 /** `CREATE TABLE IF NOT EXISTS` racing with another node's: the other one won, which is fine. */
 function isAlreadyCreated(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return code === '23505' || code === '42P07' || code === '42710';
+  return code === '23505' || code === '42P07' || code === '42710' || code === '42701';
 }
 
 /**
@@ -137,6 +144,14 @@ interface SessionRow {
   remaining_ms: number | string;
 }
 
+/** The statements of the per-user index, kept apart: only sessions bound to a user use them. */
+type UserStatement = 'insertUser' | 'updateUser' | 'listUser';
+
+/** A `SessionRow` with its key, as the per-user list reads it. */
+interface KeyedSessionRow extends SessionRow {
+  key: string;
+}
+
 /**
  * Sessions in PostgreSQL, one row per session with the values in a `jsonb` column. A commit
  * is one statement that merges only the keys the request changed (`data - deleted || set`), so
@@ -157,6 +172,7 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
   private readonly sql: Record<Statement, QueryConfig>;
   /** The atomic per-key update's statements (see `compareAndSet`). */
   private readonly updateSql: Record<'compareAndSet' | 'readField', QueryConfig>;
+  private readonly userSql: Record<UserStatement, QueryConfig>;
   private ready: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -221,6 +237,7 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
       ]),
     ) as Record<Statement, QueryConfig>;
     this.updateSql = updateStatements(t, preparedStatements);
+    this.userSql = userStatements(t, texts, preparedStatements);
   }
 
   /** The statements that create the table and its index, as `postgres.schema.sql` has them. */
@@ -228,10 +245,14 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     const t = this.tableParts.map(quote).join('.');
     const base = this.tableParts[this.tableParts.length - 1];
     const index = `${base.slice(0, MAX_IDENTIFIER_LENGTH - '_expires_at_idx'.length)}_expires_at_idx`;
+    const userIndex = `${base.slice(0, MAX_IDENTIFIER_LENGTH - '_user_id_idx'.length)}_user_id_idx`;
     return (
       `CREATE TABLE IF NOT EXISTS ${t} (key text PRIMARY KEY, data jsonb NOT NULL DEFAULT '{}'::jsonb, ` +
-      `created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);\n` +
-      `CREATE INDEX IF NOT EXISTS ${quote(index)} ON ${t} (expires_at);`
+      `created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL, user_id text);\n` +
+      `CREATE INDEX IF NOT EXISTS ${quote(index)} ON ${t} (expires_at);\n` +
+      // A user's sessions: added to tables created before the column existed, too.
+      `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS user_id text;\n` +
+      `CREATE INDEX IF NOT EXISTS ${quote(userIndex)} ON ${t} (user_id) WHERE user_id IS NOT NULL;`
     );
   }
 
@@ -257,6 +278,7 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     assertJsonbSafe(set);
     assertJsonbSafe(JSON.stringify(change.delete));
     const ttl = Math.max(0, change.ttl);
+    if (change.user !== undefined) return this.writeBound(key, change, set, ttl, change.user.userId);
     if (change.mode === 'create') {
       await this.query(this.sql.insert, [key, set, change.createdAt, ttl]);
       return true;
@@ -301,6 +323,27 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
   }
 
   // --- end of the atomic per-key update ---------------------------------------------------
+
+  /**
+   * The user's live sessions: one statement over the `user_id` index. A row leaves the index
+   * with the row itself (destroyed, or pruned once expired; expired rows are never listed).
+   */
+  override async listByUser(userId: string): Promise<UserSessionRecord[]> {
+    const result = await this.userQuery<KeyedSessionRow>(this.userSql.listUser, [userId]);
+    const records: UserSessionRecord[] = [];
+    const now = Date.now();
+    for (const row of result.rows) {
+      const stored = parseStoredValue(row.data);
+      if (!isPlainObject(stored)) continue;
+      const data = new Map<string, unknown>(Object.entries(stored));
+      if (boundUserOf(data) !== userId) continue;
+      records.push({
+        key: row.key,
+        session: { data, createdAt: Math.round(Number(row.created_ms)), expiresAt: now + Number(row.remaining_ms) },
+      });
+    }
+    return records;
+  }
 
   /**
    * Start-up check, within `timeoutMs`: the database answers and the table exists (created
@@ -350,6 +393,34 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     this.timer = undefined;
   }
 
+  /** A write that files the session under a user: the insert or update that also sets `user_id`. */
+  private async writeBound(key: string, change: SessionWrite, set: string, ttl: number, userId: string): Promise<boolean> {
+    if (change.mode === 'create') {
+      await this.userQuery(this.userSql.insertUser, [key, set, change.createdAt, ttl, userId]);
+      return true;
+    }
+    const result = await this.userQuery(this.userSql.updateUser, [key, change.clear, [...change.delete], set, ttl, userId]);
+    return result.rowCount === 1;
+  }
+
+  /** A per-user statement; a table without the `user_id` column gets a sentence that says what to run. */
+  private async userQuery<R extends object = Record<string, unknown>>(
+    statement: QueryConfig,
+    values: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }> {
+    try {
+      return await this.query<R>(statement, values);
+    } catch (error) {
+      if ((error as { code?: unknown } | undefined)?.code !== '42703') throw error;
+      const table = this.tableParts.map(quote).join('.');
+      throw new Error(
+        `PostgresStore: table ${table} has no user_id column, which bindUser and a user's sessions need: ` +
+          'run the ALTER TABLE and CREATE INDEX of @novanest/session/postgres.schema.sql, or pass createTable: true',
+        { cause: error },
+      );
+    }
+  }
+
   private async query<R extends object = Record<string, unknown>>(
     statement: QueryConfig,
     values: unknown[],
@@ -389,4 +460,34 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     }, this.pruneIntervalMs);
     this.timer.unref();
   }
+}
+
+/** `text` with `from` replaced; throws when `from` is not there (a plain statement changed shape). */
+function replaced(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`PostgresStore: cannot derive a per-user statement from: ${text}`);
+  return text.replace(from, to);
+}
+
+/**
+ * The per-user statements: the insert and update of a write that binds a session to a user
+ * (the plain ones plus `user_id`), and the list. Only these name `user_id`, so a table created
+ * before the column existed serves every other statement unchanged until the migration runs.
+ */
+function userStatements(table: string, texts: Record<Statement, string>, prepared: boolean): Record<UserStatement, QueryConfig> {
+  const userTexts: Record<UserStatement, string> = {
+    insertUser: replaced(
+      replaced(texts.insert, '(key, data, created_at, expires_at)', '(key, data, created_at, expires_at, user_id)'),
+      ') ON CONFLICT',
+      ', $5) ON CONFLICT',
+    ).concat(', user_id = EXCLUDED.user_id'),
+    updateUser: replaced(texts.update, ' WHERE key = $1', ', user_id = $6 WHERE key = $1'),
+    listUser:
+      `SELECT key, data::text AS data, ` +
+      `(extract(epoch FROM created_at) * 1000)::float8 AS created_ms, ` +
+      `(extract(epoch FROM expires_at - now()) * 1000)::float8 AS remaining_ms ` +
+      `FROM ${table} WHERE user_id = $1 AND expires_at > now()`,
+  };
+  return Object.fromEntries(
+    Object.entries(userTexts).map(([statement, text]) => [statement, prepared ? { name: statementName(statement, text), text } : { text }]),
+  ) as Record<UserStatement, QueryConfig>;
 }

@@ -149,7 +149,7 @@ export interface SessionScript {
   readonly lua: string;
 }
 
-function script(label: string, lua: string): SessionScript {
+export function script(label: string, lua: string): SessionScript {
   const digest = createHash('sha1').update(lua).digest('hex').slice(0, 12);
   return { command: `novanestSession${label}_${digest}`, numberOfKeys: 1, lua };
 }

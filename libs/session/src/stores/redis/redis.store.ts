@@ -18,7 +18,15 @@ import {
 } from './redis.scripts.js';
 import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
 import { type CacheTicket, RedisNearCache, type RedisLocalCacheOptions, type RedisLocalCacheStatus } from './redis-near-cache.js';
-import { type CompareAndSetResult, SessionStore, type SessionWrite, type StoredSession } from '../session.store.js';
+import {
+  boundUserOf,
+  type CompareAndSetResult,
+  SessionStore,
+  type SessionWrite,
+  type StoredSession,
+  type UserSessionRecord,
+} from '../session.store.js';
+import { RedisUserIndex } from './redis-user-index.js';
 
 export type { RedisLocalCacheOptions, RedisLocalCacheStatus } from './redis-near-cache.js';
 
@@ -114,6 +122,8 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
   private readonly scripted: ScriptedClient;
   /** The near-cache, when `localCache` is on. */
   private readonly nearCache: RedisNearCache | undefined;
+  /** Each user's sessions (`listByUser`), one sorted set per user. */
+  private readonly userIndex: RedisUserIndex;
 
   constructor(options: RedisStoreOptions) {
     super();
@@ -130,6 +140,7 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     this.client = client;
     this.prefix = prefix;
     this.scripted = registerSessionScripts(client);
+    this.userIndex = new RedisUserIndex(client, prefix);
     if (localCache !== false) {
       this.nearCache = new RedisNearCache(client, prefix, localCache === true ? {} : localCache);
     }
@@ -163,6 +174,8 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
   }
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
+    // Filed first: a session bound to a user is never out of the user's index (see RedisUserIndex).
+    if (change.user !== undefined) await this.userIndex.add(change.user.userId, key, change.user.deadline);
     const cache = this.nearCache;
     if (cache === undefined) return this.commit(COMMIT, key, change, []);
     return this.broadcast(
@@ -254,6 +267,29 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
   }
 
   // --- end of the atomic per-key update ---------------------------------------------------
+
+  /**
+   * The user's live sessions: one round trip for the index (trimmed of passed deadlines on the
+   * way), then one per session, all in parallel (each in its own slot on a Cluster), straight
+   * from Redis, never from the near-cache. Entries of sessions bound to someone else now are
+   * dropped from the index (one more round trip, only when there are any). Entries of sessions
+   * that are gone stay until their deadline trims them: a session being created is filed
+   * before it is written, so "gone" may mean "not written yet", and dropping it could leave a
+   * live session out of the index.
+   */
+  override async listByUser(userId: string): Promise<UserSessionRecord[]> {
+    const keys = await this.userIndex.members(userId);
+    const loaded = await Promise.all(keys.map(async (key) => ({ key, session: this.toSession(await this.load(key)) })));
+    const records: UserSessionRecord[] = [];
+    const stale: string[] = [];
+    for (const { key, session } of loaded) {
+      if (session === undefined) continue;
+      if (boundUserOf(session.data) === userId) records.push({ key, session });
+      else stale.push(key);
+    }
+    await this.userIndex.remove(userId, stale);
+    return records;
+  }
 
   /**
    * Start-up check: waits for the client's connection (connecting it when it was created with

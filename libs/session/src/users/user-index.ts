@@ -1,0 +1,115 @@
+import { withDeadline } from '../persistence/store-deadline.js';
+import { SessionStoreUnavailableException } from '../session.exceptions.js';
+import type { SessionStore, UserSessionRecord } from '../stores/session.store.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
+import { isLiveSession, type SessionManager } from '../request/session.manager.js';
+import type { CookieRevocation } from './cookie-revocation.js';
+import {
+  assertUserId,
+  SessionUserIndexUnsupportedError,
+  type UserSessionInfo,
+  userSessionHandle,
+  userSessionInfo,
+} from './user-sessions.js';
+
+/** A store that keeps a per-user index. */
+type IndexedStore = SessionStore & Required<Pick<SessionStore, 'listByUser'>>;
+
+/** How the error names a store that has no index: the way the application created it. */
+const STORE_NAMES: Record<string, string> = {
+  NovaStore: 'The Nova-style store adapter (fromNovaStore)',
+  ExpressSessionStoreAdapter: 'The express-session store adapter (fromExpressSessionStore)',
+  CookieStore: 'CookieStore',
+};
+
+function storeName(store: SessionStore): string {
+  const name = (store as { constructor?: { name?: string } }).constructor?.name ?? 'This session store';
+  return STORE_NAMES[name] ?? name;
+}
+
+/** Throws `SessionUserIndexUnsupportedError`, naming the store, unless it has `listByUser`. */
+export function assertUserIndex(store: SessionStore): asserts store is IndexedStore {
+  if (typeof store.listByUser !== 'function') throw new SessionUserIndexUnsupportedError(storeName(store));
+}
+
+/**
+ * `SessionService`'s calls for a user's sessions, over the configured store: every store call
+ * under the `storeTimeout` deadline, and a store failure (the deadline included) a
+ * `SessionStoreUnavailableException`, a 503 like any session call's. Internal.
+ */
+export class UserSessionIndex {
+  private readonly store: SessionStore;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly sessions: SessionManager) {
+    this.store = sessions.store;
+    this.timeoutMs = sessions.options.storeTimeoutMs;
+  }
+
+  async list(userId: string, request: object | undefined): Promise<UserSessionInfo[]> {
+    const currentKey = request === undefined ? undefined : this.currentKey(request);
+    const records = await this.records(userId);
+    return records.map((record) => userSessionInfo(record, currentKey)).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async revokeOne(userId: string, handle: string): Promise<boolean> {
+    if (typeof handle !== 'string') return false;
+    const record = (await this.records(userId)).find((each) => userSessionHandle(each.key) === handle);
+    if (record === undefined) return false;
+    return (await this.destroy([record.key])) === 1;
+  }
+
+  async revokeAll(userId: string, except: object | undefined): Promise<number> {
+    const store = this.store;
+    if (store instanceof CookieStore && store.revocation !== undefined) {
+      assertUserId(userId);
+      await this.revokeSealed(store.revocation, userId, except);
+      return 0;
+    }
+    const exceptKey = except === undefined ? undefined : this.currentKey(except);
+    const keys = (await this.records(userId)).map((record) => record.key).filter((key) => key !== exceptKey);
+    return this.destroy(keys);
+  }
+
+  /**
+   * Sealed sessions cannot be found, so they are outdated instead: the user's "valid after"
+   * moves to now, and the excepted request's session (when it is the user's) is bound anew at
+   * that same time and re-sealed into its response.
+   */
+  private async revokeSealed(revocation: CookieRevocation, userId: string, except: object | undefined): Promise<void> {
+    const now = Date.now();
+    const current = except === undefined ? undefined : this.sessions.sessionOf(except);
+    if (current !== undefined && isLiveSession(current)) {
+      await current.load();
+      if (current.userId === userId) await current.rebindAt(now);
+    }
+    await this.call(() => revocation.revokeBefore(userId, now, this.sessions.options.absoluteTimeoutMs));
+  }
+
+  /** The record key of the request's session. */
+  private currentKey(request: object): string {
+    return this.sessions.persistence.recordKey(this.sessions.sessionOf(request).id);
+  }
+
+  private async records(userId: string): Promise<UserSessionRecord[]> {
+    assertUserId(userId);
+    const store = this.store;
+    assertUserIndex(store);
+    return this.call(() => store.listByUser(userId));
+  }
+
+  /** Destroys the records in parallel; resolves how many were live. */
+  private async destroy(keys: string[]): Promise<number> {
+    const results = await Promise.all(keys.map((key) => this.call(() => this.store.destroy(key))));
+    // A store that cannot tell (void) still removed it.
+    return results.filter((removed) => removed !== false).length;
+  }
+
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(work, this.timeoutMs);
+    } catch (error) {
+      throw new SessionStoreUnavailableException({ cause: error });
+    }
+  }
+}
