@@ -37,8 +37,8 @@ describe('store failures in the log', () => {
   });
 
   it(
-    'a 5 s outage under load: one line when it starts, one summary with the counts, nothing per request',
-    { timeout: 30_000 },
+    'a 10 s outage under load: one line when it starts, then one summary per 10 s with the counts, nothing per request',
+    { timeout: 45_000 },
     async () => {
       const server = app.getHttpServer();
       const storeLines = () => logger.lines.filter((line) => line.context === 'SessionModule' && line.message.startsWith('Session store'));
@@ -55,24 +55,30 @@ describe('store failures in the log', () => {
       await proxy.down();
       const started = Date.now();
       const clients = Array.from({ length: 4 }, (_, n) => client(n));
-      await sleep(5000);
+      await sleep(10_000);
       running = false;
       await Promise.all(clients);
       await proxy.up();
-      // The summary comes 10 s after the first failure.
-      await sleep(Math.max(0, started + 10_500 - Date.now()));
+      // A summary comes every 10 s after the first failure while failures go on: the last
+      // requests of the outage may fall into a second interval.
+      await sleep(Math.max(0, started + 20_500 - Date.now()));
 
       const lines = storeLines();
-      console.info(`a 5 s Redis outage under load: ${unavailable} requests answered 503, ${lines.length} log lines`);
+      console.info(`a 10 s Redis outage under load: ${unavailable} requests answered 503, ${lines.length} log lines`);
       expect(unavailable).toBeGreaterThan(100);
-      expect(lines).toHaveLength(2);
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(lines.length).toBeLessThanOrEqual(3);
       expect(lines[0]).toMatchObject({ level: 'error' });
       expect(lines[0].message).toMatch(/^Session store write failed: .+ \(further failures are counted and reported every 10 s\)$/);
-      const summary = /^Session store failed (\d+) more times in the last 10 s \(write (\d+)\); last: .+$/.exec(lines[1].message);
-      expect(summary, lines[1].message).not.toBeNull();
+      let counted = 0;
+      for (const line of lines.slice(1)) {
+        const summary = /^Session store failed (\d+) more times in the last 10 s \(write (\d+)\); last: .+$/.exec(line.message);
+        expect(summary, line.message).not.toBeNull();
+        expect(Number(summary![2])).toBe(Number(summary![1]));
+        counted += Number(summary![1]);
+      }
       // Every failure is accounted for: the first line plus the counted ones.
-      expect(1 + Number(summary![1])).toBe(unavailable);
-      expect(Number(summary![2])).toBe(unavailable - 1);
+      expect(1 + counted).toBe(unavailable);
     },
   );
 });
