@@ -27,6 +27,16 @@ describe('CSRF origin check', () => {
     }
   });
 
+  it('Origin: null (a no-referrer page posting to itself) passes only with Sec-Fetch-Site: same-origin', () => {
+    expect(checkOrigin(req({ origin: 'null', 'sec-fetch-site': 'same-origin' }), defaults)).toBeUndefined();
+    for (const fetchSite of ['same-site', 'cross-site', 'none']) {
+      expect(checkOrigin(req({ origin: 'null', 'sec-fetch-site': fetchSite }), defaults)?.detail).toBe(
+        'its Origin is null and the browser did not mark it Sec-Fetch-Site: same-origin',
+      );
+    }
+    expect(checkOrigin(req({ origin: 'null' }), defaults)?.reason).toBe('cross-origin');
+  });
+
   it('hints at trust proxy when only the scheme differs', () => {
     const refusal = checkOrigin(req({ origin: 'https://app.test' }, 'http', 'app.test'), defaults);
     expect(refusal?.detail).toMatch(/trust proxy/);

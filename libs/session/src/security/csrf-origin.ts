@@ -103,8 +103,11 @@ export function ownOrigin(request: OriginCheckedRequest): string | undefined {
 /**
  * The Origin / `Sec-Fetch-Site` half of the CSRF check: a request from another origin (by its
  * `Origin`), or that its browser calls `cross-site`, is refused unless its origin is trusted.
- * `Origin: null` (a sandboxed frame, a redirect across origins) is refused too. A request with
- * neither header passes here unless `requireOrigin` is set: the token still decides. Internal.
+ * `Origin: null` says only that the browser withheld the origin: it does so for a sandboxed
+ * frame or a redirect across origins, but also for the site's own form posts when its pages
+ * send `Referrer-Policy: no-referrer` (helmet's default). So it passes only with
+ * `Sec-Fetch-Site: same-origin`, and the token still decides. A request with neither header
+ * passes here unless `requireOrigin` is set: the token still decides. Internal.
  */
 export function checkOrigin(request: OriginCheckedRequest, options: ResolvedCsrfOptions): OriginRefusal {
   const originHeader = header(request.headers, 'origin');
@@ -117,6 +120,11 @@ export function checkOrigin(request: OriginCheckedRequest, options: ResolvedCsrf
       return { reason: 'cross-origin', detail: 'it carries neither an Origin nor a Sec-Fetch-Site header' };
     }
     return undefined;
+  }
+  if (originHeader === 'null') {
+    return fetchSite === 'same-origin'
+      ? undefined
+      : { reason: 'cross-origin', detail: 'its Origin is null and the browser did not mark it Sec-Fetch-Site: same-origin' };
   }
   const origin = serializedOrigin(originHeader);
   if (origin === undefined) {
