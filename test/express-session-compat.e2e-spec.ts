@@ -208,10 +208,25 @@ class EcosystemController {
     return { ok: true };
   }
 
-  @Post('reserved')
-  reserved(@Req() req: SessionRequest) {
-    (req.session as Record<string, unknown>).save = 'oops';
-    return { ok: true };
+  @Post('reserved/:key')
+  reserved(@Req() req: SessionRequest, @Param('key') key: string) {
+    try {
+      (req.session as Record<string, unknown>)[key] = 'oops';
+      return { refused: null };
+    } catch (error) {
+      return { refused: (error as Error).message };
+    }
+  }
+
+  /** express-session's "remember me": the lifetime cannot be set per request. */
+  @Post('remember-me')
+  rememberMe(@Req() req: SessionRequest) {
+    try {
+      (req.session.cookie as unknown as { maxAge: number }).maxAge = 30 * 86_400_000;
+      return { refused: null };
+    } catch (error) {
+      return { refused: (error as Error).message };
+    }
   }
 
   @Post('list')
@@ -364,10 +379,21 @@ describe('express-session compatibility: the Nest docs Passport recipe', () => {
     expect(data.body).toEqual({ visited: true });
   });
 
-  it('refuses a value JSON cannot carry, and the API names, where they are assigned', async () => {
+  it("refuses a value JSON cannot carry, the API names, the session's own keys and a cookie lifetime, where they are assigned", async () => {
     const cookie = await visited(app);
     await request(app.getHttpServer()).post('/bad-value').set('Cookie', `session_id=${cookie}`).expect(500);
-    await request(app.getHttpServer()).post('/reserved').set('Cookie', `session_id=${cookie}`).expect(500);
+    // The API's names and the keys the session keeps for itself (flash, CSRF secret, user binding).
+    for (const key of ['save', 'id', '$flash', '$csrf', '$user']) {
+      const refused = await request(app.getHttpServer()).post(`/reserved/${key}`).set('Cookie', `session_id=${cookie}`).expect(201);
+      expect(refused.body).toEqual({
+        refused: `req.session.${key} belongs to the session's own API or data; store your value under another key`,
+      });
+    }
+    const remember = await request(app.getHttpServer()).post('/remember-me').set('Cookie', `session_id=${cookie}`).expect(201);
+    expect(remember.body.refused).toBe(
+      "req.session.cookie.maxAge cannot be set per request: the cookie's attributes and lifetime come from " +
+        'SessionModule.forRoot(store, options) (cookie, persistent, idleTimeout, absoluteTimeout)',
+    );
     const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
     expect(data.body).toEqual({ visited: true });
   });

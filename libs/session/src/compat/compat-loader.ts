@@ -31,8 +31,27 @@ export function compatContext(app: INestApplicationContext, what: string): Compa
     throw new Error(`${what} needs SessionModule.forRoot() imported in the application module passed to it`);
   }
   const { path, domain, httpOnly, sameSite, secure } = manager.options.cookie;
-  const cookie = Object.freeze({ path, domain, httpOnly, sameSite, secure });
+  const cookie = readOnlyCookie(Object.freeze({ path, domain, httpOnly, sameSite, secure }));
   return { manager, logger: manager.logger, cookie };
+}
+
+/**
+ * The cookie attributes behind a proxy whose every write throws a sentence saying where they
+ * are set: express-session code such as "remember me" (`req.session.cookie.maxAge = ...`)
+ * otherwise fails with a bare "object is not extensible", or silently in sloppy mode.
+ */
+function readOnlyCookie(cookie: CompatSessionCookie): CompatSessionCookie {
+  const refuse = (key: string | symbol): never => {
+    throw new TypeError(
+      `req.session.cookie.${String(key)} cannot be set per request: the cookie's attributes and lifetime come from ` +
+        'SessionModule.forRoot(store, options) (cookie, persistent, idleTimeout, absoluteTimeout)',
+    );
+  };
+  return new Proxy(cookie, {
+    set: (_target, key) => refuse(key),
+    defineProperty: (_target, key) => refuse(key),
+    deleteProperty: (_target, key) => refuse(key),
+  });
 }
 
 /**

@@ -138,7 +138,7 @@ class ExpressSessionMethods implements ExpressSessionApi {
 }
 
 function reservedError(key: string): TypeError {
-  return new TypeError(`req.session.${key} belongs to the session's own API; store your value under another key`);
+  return new TypeError(`req.session.${key} belongs to the session's own API or data; store your value under another key`);
 }
 
 /**

@@ -52,7 +52,11 @@ export class FastifyCompatSession {
   /** Sets `key` (`undefined` removes it). A value JSON cannot carry is refused with `SessionValueError`. */
   set(key: string, value: unknown): void {
     assertSessionKey(key);
-    if (HIDDEN.has(key)) throw new TypeError(`session key ${JSON.stringify(key)} is reserved for the session's flash messages`);
+    if (HIDDEN.has(key)) {
+      throw new TypeError(
+        `session key ${JSON.stringify(key)} is reserved for the session's own data (flash messages, CSRF secret, user binding)`,
+      );
+    }
     if (value === undefined) {
       delete this.mirror.data[key];
       return;
@@ -127,8 +131,9 @@ export class FastifyCompatSession {
   private async startOver(keep: readonly string[]): Promise<void> {
     const kept = keep.filter((key) => Object.hasOwn(this.mirror.data, key)).map((key) => [key, this.mirror.data[key]] as const);
     this.mirror.detach();
-    this.mirror = this.newMirror();
     await this.handle.destroy();
+    // Made after the destroy, which would end a mirror already listening.
+    this.mirror = this.newMirror();
     // Staged at commit like any other change: the new session holds only these.
     for (const [key, value] of kept) this.set(key, value);
   }

@@ -144,6 +144,56 @@ describe('SessionMirror', () => {
   });
 });
 
+describe('SessionMirror when the request renews, clears or ends the session natively', () => {
+  it('regenerate({ keep: [] }): nothing changed through the mirror follows into the new session', async () => {
+    const env = setup();
+    const { handle, data } = await env.mirrored({ cart: [1] });
+    const oldId = handle.id;
+    (data.cart as number[]).push(2);
+    await handle.regenerate({ keep: [] });
+    expect({ ...data }).toEqual({});
+    await handle.set('username', 'alice');
+    await handle.finalize(200);
+    expect(handle.id).not.toBe(oldId);
+    expect(await env.stored(handle.id)).toEqual({ username: 'alice' });
+    expect(await env.store.get(sessionStoreKey(oldId))).toBeUndefined();
+  });
+
+  it('regenerate(): what changed through the mirror moves along, and later changes diff against the new session', async () => {
+    const env = setup();
+    const { handle, data } = await env.mirrored({ cart: [1], other: 'x' });
+    (data.cart as number[]).push(2);
+    await handle.regenerate({ keep: ['cart'] });
+    expect({ ...data }).toEqual({ cart: [1, 2] });
+    data.note = 'after';
+    await handle.finalize(200);
+    expect(await env.stored(handle.id)).toEqual({ cart: [1, 2], note: 'after' });
+  });
+
+  it('destroy(): nothing changed through the mirror comes back, and the mirror is empty', async () => {
+    const env = setup();
+    const { handle, data } = await env.mirrored({ passport: { user: 7 } });
+    const oldId = handle.id;
+    (data.passport as Record<string, unknown>).user = 8;
+    await handle.destroy();
+    expect({ ...data }).toEqual({});
+    data.passport = { user: 9 };
+    await handle.finalize(200);
+    expect(await env.store.get(sessionStoreKey(oldId))).toBeUndefined();
+    expect(env.store.writes).toEqual([]);
+  });
+
+  it('clear(): keys changed through the mirror before it stay cleared', async () => {
+    const env = setup();
+    const { handle, data } = await env.mirrored({ cart: [1], user: 'ann' });
+    (data.cart as number[]).push(2);
+    await handle.clear();
+    expect({ ...data }).toEqual({});
+    await handle.finalize(200);
+    expect(await env.stored(handle.id)).toEqual({});
+  });
+});
+
 describe('SessionHandle.stageNow', () => {
   it('refuses the flash key and values JSON cannot carry, staging nothing', async () => {
     const env = setup();

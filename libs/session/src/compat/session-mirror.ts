@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
-import { FLASH_KEY, type SessionHandle } from '../session/session.handle.js';
+import { CSRF_SECRET_KEY, FLASH_KEY, type SessionHandle } from '../session/session.handle.js';
+import { USER_BINDING_KEY } from '../stores/session.store.js';
 
 /**
  * A loaded session's data as plain, synchronously readable properties of `data`, for code
@@ -27,6 +28,21 @@ export class SessionMirror {
     for (const error of errors) this.logger.error(error.message);
     if (errors.length > 0) throw errors[0];
   };
+  /** Follows the handle when the request's own code renews, clears or ends the session. */
+  private readonly follow = (phase: 'renewing' | 'renewed' | 'ended'): void => {
+    if (this.detached) return;
+    if (phase === 'renewing') {
+      // What changed through this object so far is the old session's: staged now, `keep` then
+      // decides whether it moves along.
+      const errors = this.sync();
+      if (errors.length > 0) throw errors[0];
+    } else if (phase === 'renewed') {
+      this.refill(this.handle.valuesNow());
+    } else {
+      this.detach();
+      this.refill({});
+    }
+  };
 
   constructor(
     readonly handle: SessionHandle,
@@ -37,11 +53,16 @@ export class SessionMirror {
     private readonly logger: Logger,
   ) {
     handle.beforeCommit = this.hook;
+    handle.onStartOver = this.follow;
   }
 
   /** Fills `data` with the session's values (the handle must be loaded: no store call here). */
   async fill(): Promise<void> {
-    const values = await this.handle.all();
+    this.refill(await this.handle.all());
+  }
+
+  /** Makes `data` the given values, and them the baseline that later changes are compared with. */
+  private refill(values: Record<string, unknown>): void {
     for (const key of Object.keys(this.data)) delete this.data[key];
     this.saved.clear();
     for (const [key, value] of Object.entries(values)) {
@@ -81,6 +102,7 @@ export class SessionMirror {
   detach(): void {
     this.detached = true;
     if (this.handle.beforeCommit === this.hook) this.handle.beforeCommit = undefined;
+    if (this.handle.onStartOver === this.follow) this.handle.onStartOver = undefined;
   }
 
   private stage(key: string, value: unknown, json: string | undefined, errors: Error[]): void {
@@ -96,5 +118,8 @@ export class SessionMirror {
   }
 }
 
-/** Keys the session itself keeps under its own management; a mirror never shows or takes them. */
-export const MIRROR_HIDDEN_KEYS: readonly string[] = [FLASH_KEY];
+/**
+ * Keys the session itself keeps under its own management (flash messages, the CSRF secret, the
+ * user binding); a mirror never shows or takes them.
+ */
+export const MIRROR_HIDDEN_KEYS: readonly string[] = [FLASH_KEY, CSRF_SECRET_KEY, USER_BINDING_KEY];

@@ -118,6 +118,13 @@ export class SessionHandle implements Session, PersistedSession {
    * the data kept elsewhere (the express-session-compatible `req.session`) stages what changed.
    */
   beforeCommit: (() => void) | undefined;
+  /**
+   * @internal Told when this request starts the session over by itself, so that such a copy
+   * follows: `'renewing'` inside `regenerate()` while the old session is still current (stage
+   * what changed, so `keep` applies to it), `'renewed'` after `regenerate()` or `clear()` (take
+   * the values now held), `'ended'` at `destroy()` (stage nothing more).
+   */
+  onStartOver: ((phase: 'renewing' | 'renewed' | 'ended') => void) | undefined;
 
   constructor(
     private readonly deps: SessionHandleDeps,
@@ -311,6 +318,11 @@ export class SessionHandle implements Session, PersistedSession {
     this.use();
     await this.ensureLoaded();
     // Object.fromEntries defines properties, so a key named __proto__ stays plain data.
+    return this.valuesNow();
+  }
+
+  /** @internal `all()` of a session already loaded, synchronously. */
+  valuesNow(): Partial<SessionData> & Record<string, unknown> {
     const all = copyJsonValue(Object.fromEntries(this.values)) as Partial<SessionData> & Record<string, unknown>;
     delete all[CSRF_SECRET_KEY];
     return all;
@@ -331,11 +343,13 @@ export class SessionHandle implements Session, PersistedSession {
     this.bindingChanged = false;
     // Flash messages for the next request survive a clear: they are not session data.
     if (this.outgoingFlash !== undefined) this.staged.set(FLASH_KEY, { ...this.outgoingFlash });
+    this.onStartOver?.('renewed');
   }
 
   async destroy(): Promise<void> {
     this.use();
     this.assertOpen();
+    this.onStartOver?.('ended');
     // No load needed: whatever the store holds under this id goes.
     if (this.exists || !this.trusted) this.doomed.push({ key: this.recordKey(), moving: false });
     this.startOver();
@@ -354,6 +368,7 @@ export class SessionHandle implements Session, PersistedSession {
     const generation = this.generation;
     await this.ensureLoaded();
     if (generation !== this.generation) return;
+    this.onStartOver?.('renewing');
     if (this.exists) this.doomed.push({ key: this.recordKey(), moving: true });
     const kept = new Map([...this.values].filter(([key]) => keep === undefined || keep.has(key)));
     // A new CSRF secret with the new id: a token issued before login is worthless after it.
@@ -367,6 +382,7 @@ export class SessionHandle implements Session, PersistedSession {
     for (const [key, value] of kept) this.staged.set(key, value);
     if (flash !== undefined) this.stageFlash(flash);
     this.binding = binding;
+    this.onStartOver?.('renewed');
   }
 
   /** @internal The session's CSRF secret (see `SessionCsrfGuard`), or `undefined` when it has none. */
@@ -420,6 +436,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.resetStaged();
     // Whatever else (a compat `req.session`) would stage at the commit belongs to the denial too.
     this.beforeCommit = undefined;
+    this.onStartOver = undefined;
     this.stageFlash(copy);
     try {
       this.persistence.assertFits(this);
