@@ -10,7 +10,7 @@ import { Test } from '@nestjs/testing';
 import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
-import { MemoryStore, type SessionModuleOptions, SessionStoreCheckError, type SessionStore } from '@novanest/session';
+import { CookieStore, MemoryStore, type SessionModuleOptions, SessionStoreCheckError, type SessionStore } from '@novanest/session';
 import { PostgresStore } from '@novanest/session/postgres';
 import { RedisStore } from '@novanest/session/redis';
 import { CapturedLogger, startAppWithLogger } from './support/captured-logger.js';
@@ -20,6 +20,7 @@ import { serviceUrl, sleep } from './support/store-contract.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const UNTIL_THEN = ' (until then, requests that use the session answer 503)';
+const SECRET = 'a-cookie-secret-of-at-least-32-bytes!!';
 
 /** Only boots: `app.init()`'s outcome, the app closed either way. */
 async function initOutcome(platform: Platform, module: Type<unknown>, logger: LoggerService): Promise<unknown> {
@@ -253,5 +254,46 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     const other = await startAppWithLogger(platform, module(new MemoryStore()), quiet);
     cleanup.push(() => other.close());
     expect(quiet.sessionLines()).toEqual([]);
+  });
+
+  it("CookieStore's revocation store is checked too: Redis unreachable is the same one line", async () => {
+    const { client, proxy, address } = await unreachableRedis();
+    cleanup.push(
+      () => proxy.down(),
+      () => client.disconnect(),
+    );
+    const revocation = new RedisStore({ client, prefix: `startup-rev:${randomBytes(4).toString('hex')}:` });
+    const app = await startAppWithLogger(platform, module(new CookieStore({ secret: SECRET, revocation })), logger);
+    cleanup.push(() => app.close());
+    expect(logger.sessionLines()).toEqual([
+      {
+        level: 'error',
+        message:
+          `RedisStore: Redis at ${address} did not answer PING (connect ECONNREFUSED ${address}): ` +
+          'start Redis there or point the ioredis client at the right host and port' +
+          UNTIL_THEN,
+        context: 'SessionModule',
+      },
+    ]);
+  });
+
+  it('CookieStore with a MemoryStore as revocation under NODE_ENV=production: one warning', async () => {
+    const previous = process.env.NODE_ENV;
+    cleanup.push(() => {
+      if (previous === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = previous;
+    });
+    process.env.NODE_ENV = 'production';
+    const app = await startAppWithLogger(platform, module(new CookieStore({ secret: SECRET, revocation: new MemoryStore() })), logger);
+    cleanup.push(() => app.close());
+    expect(logger.sessionLines()).toEqual([
+      {
+        level: 'warn',
+        message:
+          "CookieStore's revocation store is a MemoryStore under NODE_ENV=production: a restart forgets every " +
+          '"log out everywhere" (the revoked cookies count again) and other instances never see one; pass a RedisStore or PostgresStore as revocation',
+        context: 'SessionModule',
+      },
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { SESSION_LOGGER_CONTEXT, SESSION_OPTIONS } from '../session.constants.js';
 import { SessionStoreCheckError } from '../session.exceptions.js';
 import type { ResolvedSessionOptions } from '../session-options.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
 import { MemoryStore } from '../stores/memory/memory.store.js';
 import { SessionStore } from '../stores/session.store.js';
 import { SessionStoreTimeoutError, withDeadline } from './store-deadline.js';
@@ -28,6 +29,12 @@ export class SessionStoreCheck implements OnApplicationBootstrap {
       this.logger.warn(
         'SessionModule uses a MemoryStore under NODE_ENV=production: sessions live in this one process, ' +
           'are lost on restart and are not shared with other instances; pass a RedisStore or PostgresStore to SessionModule.forRoot()',
+      );
+    }
+    if (this.store instanceof CookieStore && this.store.revocation?.store instanceof MemoryStore && process.env.NODE_ENV === 'production') {
+      this.logger.warn(
+        "CookieStore's revocation store is a MemoryStore under NODE_ENV=production: a restart forgets every " +
+          '"log out everywhere" (the revoked cookies count again) and other instances never see one; pass a RedisStore or PostgresStore as revocation',
       );
     }
     const failure = await this.failure();

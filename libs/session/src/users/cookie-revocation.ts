@@ -13,7 +13,10 @@ const VALID_AFTER = 'validAfter';
  * session bound before it has ended anyway). Internal.
  */
 export class CookieRevocation {
-  constructor(private readonly store: SessionStore) {}
+  constructor(
+    /** The server-side store the times are kept in. */
+    readonly store: SessionStore,
+  ) {}
 
   private key(userId: string): string {
     return `revocation:${createHash('sha256').update(userId).digest('base64url')}`;

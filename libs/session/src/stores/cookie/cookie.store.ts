@@ -74,8 +74,11 @@ export class CookieStore extends SessionStore {
     return Promise.reject(new Error(NOT_A_KEYED_STORE));
   }
 
-  /** Nothing to reach: the secrets were checked when the store was built. */
-  override check(): Promise<void> {
-    return Promise.resolve();
+  /**
+   * The secrets were checked when the store was built; what is left to reach is the
+   * `revocation` store, checked as it would be checked on its own.
+   */
+  override async check(timeoutMs: number): Promise<void> {
+    await this.revocation?.store.check?.(timeoutMs);
   }
 }
