@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { type INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module.js';
+import { trustProxyFromEnv } from './demo-config.js';
 
 function portFromEnv(): number {
   const raw = process.env.PORT ?? '3000';
@@ -13,14 +15,19 @@ function portFromEnv(): number {
   return port;
 }
 
-/** Express by default; PLATFORM=fastify runs the same app on Fastify. */
+/** Express by default; PLATFORM=fastify runs the same app on Fastify. TRUST_PROXY applies to both. */
 async function createApp(): Promise<INestApplication> {
   const platform = process.env.PLATFORM ?? 'express';
+  const trustProxy = trustProxyFromEnv(process.env);
   if (platform === 'fastify') {
-    return NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter());
+    // A hop count as a function: Fastify takes one, Nest's adapter options type does not list it.
+    const fastifyTrust = typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy;
+    return NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ trustProxy: fastifyTrust }));
   }
   if (platform !== 'express') throw new Error(`PLATFORM must be express or fastify, got ${platform}`);
-  return NestFactory.create(AppModule);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule);
+  app.set('trust proxy', trustProxy);
+  return app;
 }
 
 async function bootstrap(): Promise<void> {
