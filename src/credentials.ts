@@ -21,8 +21,12 @@ export type CredentialsResult =
       username?: string;
     };
 
-// eslint-disable-next-line no-control-regex -- the point is to find control characters
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Control characters (C0, DEL, C1) and invisible format characters (zero-width spaces and
+ * joiners, bidirectional overrides such as U+202E), which would let one name pass for another
+ * on the sessions page, plus line and paragraph separators.
+ */
+const CONTROL_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
 /** Half of a surrogate pair without its other half: not text (String.isWellFormed, before ES2024). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -49,13 +53,15 @@ function textProblem(name: string, value: unknown, maxLength: number): string | 
 /**
  * Reads the credentials from a parsed login body, and only from it: a query string ends up in
  * logs and browser history, so credentials there count as missing. The username is trimmed
- * and must then be 1 to 64 characters of valid Unicode without control characters; the
- * password up to 256 characters of valid Unicode.
+ * and put in Unicode normalization form C, and must then be 1 to 64 characters of valid
+ * Unicode without control or invisible format characters; the password up to 256 characters
+ * of valid Unicode.
  */
 export function readCredentials(body: unknown): CredentialsResult {
   if (!isRecord(body)) return { ok: false, message: 'username is required' };
   const rawUsername = field(body, 'username');
-  const username = typeof rawUsername === 'string' ? rawUsername.trim() : rawUsername;
+  // One spelling per name: "é" typed precomposed or as e + accent is the same user.
+  const username = typeof rawUsername === 'string' ? rawUsername.trim().normalize('NFC') : rawUsername;
   const usernameProblem = textProblem('username', username, MAX_USERNAME_LENGTH);
   if (usernameProblem !== undefined) return { ok: false, message: usernameProblem };
   const name = username as string;

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { SecurityDeniedException, SecurityDeniedFilter, SessionCsrfException } from '@novanest/session';
 import { wantsJson } from './negotiation.js';
 import { errorPage } from './pages.js';
+import { PAGE_HEADERS } from './web.js';
 
 interface RenderedBody {
   contentType: string;
@@ -48,11 +49,13 @@ function pathOf(request: { url?: string; originalUrl?: string }): string {
 @Injectable()
 export class ErrorPageFilter extends SecurityDeniedFilter {
   override catch(exception: HttpException, host: ArgumentsHost): ReturnType<SecurityDeniedFilter['catch']> {
-    if (exception instanceof SecurityDeniedException || host.getType() !== 'http') {
-      return super.catch(exception as SecurityDeniedException, host);
-    }
+    if (host.getType() !== 'http') return super.catch(exception as SecurityDeniedException, host);
     const adapter = this.adapterHost.httpAdapter;
     const http = host.switchToHttp();
+    if (!adapter.isHeadersSent(http.getResponse())) {
+      for (const [name, value] of Object.entries(PAGE_HEADERS)) adapter.setHeader(http.getResponse(), name, value);
+    }
+    if (exception instanceof SecurityDeniedException) return super.catch(exception, host);
     const request = http.getRequest<{ headers: IncomingHttpHeaders; url?: string; originalUrl?: string }>();
     const response: unknown = http.getResponse();
     if (adapter.isHeadersSent(response)) {

@@ -13,6 +13,7 @@ import {
 import { DEMO_PASSWORD, readCredentials } from './credentials.js';
 import { wantsJson } from './negotiation.js';
 import { loginPage } from './pages.js';
+import { PAGE_HEADERS } from './web.js';
 
 /** What the demo reads of a request, on Express and Fastify alike. */
 export interface DemoRequest {
@@ -53,7 +54,7 @@ export class UsernamePassword implements SecurityCheck<DemoRequest> {
     const csrfToken = await this.sessions.csrfToken(request);
     return deny({
       status,
-      headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+      headers: { ...PAGE_HEADERS, 'Content-Type': 'text/html; charset=utf-8' },
       body: loginPage({ csrfToken, error: message, username }),
     });
   }

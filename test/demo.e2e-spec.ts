@@ -121,6 +121,11 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
       expect((await agent.get('/login')).text).toContain('Logged out');
     });
 
+    it('one spelling per name: a decomposed "é" logs in as the precomposed one', async () => {
+      const { agent } = await loggedIn(server, 'Jose\u0301');
+      expect(await whoIs(agent)).toBe('Jos\u00e9');
+    });
+
     it('trims the username, and escapes it on every page', async () => {
       const { agent } = await loggedIn(server, '  <b>eve</b> & co  ');
       expect(await whoIs(agent)).toBe('<b>eve</b> & co');
@@ -417,6 +422,31 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
     });
   });
 
+  describe('page headers', () => {
+    it('every page, error pages and the refused login form included, forbids framing, scripts and caching', async () => {
+      const { agent, token } = await visitor(server);
+      const pages = [
+        await agent.get('/login').set('Accept', 'text/html'),
+        await agent.post('/login').type('form').send({ _csrf: token, username: 'x', password: 'wrong' }),
+        await agent.post('/login').type('form').send({ username: 'x', password: 'password' }),
+        await request(server).get('/nowhere').set('Accept', 'text/html'),
+        await request(server).get('/profile').set('Accept', 'text/html'),
+      ];
+      const { agent: user } = await loggedIn(server, 'framed');
+      pages.push(await user.get('/').set('Accept', 'text/html'), await user.get('/sessions').set('Accept', 'text/html'));
+      expect(pages.map((page) => page.status)).toEqual([200, 401, 403, 404, 401, 200, 200]);
+      for (const page of pages) {
+        expect(page.headers['content-type']).toMatch(HTML);
+        expect(page.headers['content-security-policy']).toBe(
+          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        );
+        expect(page.headers['x-frame-options']).toBe('DENY');
+        expect(page.headers['x-content-type-options']).toBe('nosniff');
+        expect(page.headers['cache-control']).toBe('no-store');
+      }
+    });
+  });
+
   describe('error pages', () => {
     it('an unknown path: an HTML 404 page in browsers, a JSON 404 for JSON clients', async () => {
       const page = await request(server).get('/no/such/page?x=<y>').set('Accept', 'text/html,application/xhtml+xml,*/*;q=0.8');
@@ -505,6 +535,8 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
       ['a 300-character password', { username: 'alice', password: 'p'.repeat(300) }, /^password must be at most 256 characters$/],
       ['a 100 KB password', { username: 'alice', password: long }, /^password must be at most 256 characters$/],
       ['a control character', { username: 'al\nice', password: 'password' }, /control characters/],
+      ['a right-to-left override', { username: 'ali\u202Eecnis', password: 'password' }, /^username must not contain control characters$/],
+      ['a zero-width space', { username: 'ad\u200Ba', password: 'password' }, /^username must not contain control characters$/],
     ];
 
     it.each(cases)('rejects %s (JSON) with a 400 and a clear message, logging nobody in', async (_name, body, message) => {
