@@ -21,6 +21,8 @@ export interface SessionJson {
 /** A handle as `listUserSessions` makes them: 22 base64url characters. */
 const HANDLE_SHAPE = /^[A-Za-z0-9_-]{22}$/;
 
+const UNLISTED = 'This store keeps no list of your sessions (SESSION_STORE=cookie), so only this device is shown.';
+
 const NO_SUCH_SESSION = 'No session of yours has this handle (it may have ended already)';
 
 function toJson(info: UserSessionInfo): SessionJson {
@@ -71,7 +73,8 @@ export class SessionsController {
     if (wantsJson(request.headers)) return this.web.json(response, sessions.map(toJson));
     const notice = await session.getFlash<string>('notice');
     const csrfToken = await this.sessions.csrfToken(request);
-    this.web.page(response, sessionsPage({ username, csrfToken }, sessions.map(toRow), { notice }));
+    const error = session.userId === undefined ? UNLISTED : undefined;
+    this.web.page(response, sessionsPage({ username, csrfToken }, sessions.map(toRow), { notice, error }));
   }
 
   /** Ends one of the user's sessions. HTML: 303 to /sessions with a notice. JSON: `{ revoked: true }`, or 404 when no session of the user has this handle. */
@@ -112,6 +115,9 @@ export class SessionsController {
     await session.load();
     if (session.userId !== undefined) return this.sessions.listUserSessions(session.userId, request);
     const now = Date.now();
-    return [{ handle: 'this-device', createdAt: now, lastSeenAt: now, current: true }];
+    const userAgent = request.headers['user-agent'];
+    return [
+      { handle: 'this-device', createdAt: now, lastSeenAt: now, current: true, ...(typeof userAgent === 'string' ? { userAgent } : {}) },
+    ];
   }
 }
