@@ -7,10 +7,10 @@ const STYLE = `
   header { background: #24292f; color: #fff; padding: .75rem 1.5rem; display: flex; gap: 1rem; align-items: center; }
   header a, header button { color: #fff; }
   header .brand { font-weight: 600; text-decoration: none; margin-right: auto; }
-  main { max-width: 44rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; }
+  main { max-width: 48rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; }
   h1 { margin-top: 0; font-size: 1.5rem; }
-  label { display: block; margin: .75rem 0; }
-  input { display: block; width: 100%; box-sizing: border-box; padding: .45rem .6rem; font: inherit; border: 1px solid #d0d7de; border-radius: 6px; }
+  label { display: block; margin: .75rem 0 .25rem; }
+  input { display: block; width: 100%; box-sizing: border-box; margin-bottom: .75rem; padding: .45rem .6rem; font: inherit; border: 1px solid #d0d7de; border-radius: 6px; }
   button { font: inherit; padding: .4rem .9rem; border-radius: 6px; border: 1px solid #d0d7de; background: #f6f8fa; cursor: pointer; }
   button.primary { background: #1f883d; border-color: #1f883d; color: #fff; }
   header button { background: transparent; border-color: #57606a; }
@@ -20,6 +20,7 @@ const STYLE = `
   .error { background: #ffebe9; border: 1px solid #ff8182; }
   table { width: 100%; border-collapse: collapse; }
   th, td { text-align: left; padding: .5rem .4rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }
+  td time, td button { white-space: nowrap; }
   .muted { color: #57606a; font-size: .9em; }
   .tag { background: #ddf4ff; border: 1px solid #54aeff; border-radius: 1em; padding: 0 .5em; font-size: .85em; white-space: nowrap; }
 `;
@@ -77,7 +78,7 @@ export function layout(title: string, body: SafeHtml, user?: PageUser): string {
         ${header(user)}
         <main>${body}</main>
       </body>
-    </html> `.value;
+    </html>`.value;
 }
 
 /** What the login page shows. */
@@ -95,19 +96,18 @@ export function loginPage(options: LoginPageOptions): string {
       ${messages(options)}
       <form method="post" action="/login">
         ${csrfField(options.csrfToken)}
-        <label
-          >Username
-          <input
-            name="username"
-            value="${options.username ?? ''}"
-            autocomplete="username"
-            maxlength="${MAX_USERNAME_LENGTH}"
-            required
-            autofocus
-        /></label>
-        <label
-          >Password <input name="password" type="password" autocomplete="current-password" maxlength="${MAX_PASSWORD_LENGTH}" required
-        /></label>
+        <label for="username">Username</label>
+        <input
+          id="username"
+          name="username"
+          value="${options.username ?? ''}"
+          autocomplete="username"
+          maxlength="${MAX_USERNAME_LENGTH}"
+          required
+          autofocus
+        />
+        <label for="password">Password</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" maxlength="${MAX_PASSWORD_LENGTH}" required />
         <button class="primary" type="submit">Log in</button>
       </form>
       <p class="muted">Any username works with the password <code>password</code>.</p>`,

@@ -13,7 +13,7 @@ export function tokenIn(page: { text: string }): string {
 
 /** The value the login form's username field is filled with (as written in the HTML, escaped). */
 export function usernameField(page: { text: string }): string | undefined {
-  return /<input\s+name="username"\s+value="([^"]*)"/.exec(page.text)?.[1];
+  return /<input\b[^>]*\sname="username"[^>]*\svalue="([^"]*)"/.exec(page.text)?.[1];
 }
 
 /** A browser-like visitor: a cookie jar, a user agent, and the token of the login page it opened. */
