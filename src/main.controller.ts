@@ -27,10 +27,12 @@ export class MainController {
     private readonly web: Web,
   ) {}
 
-  /** The login form, with a token of the (anonymous) session and the flash of a logout. */
+  /** The login form, with a token of the (anonymous) session and the flash of a logout; 302 to `/` when logged in already. */
   @Get('login')
   @Security(false)
   async loginPage(@Req() request: DemoRequest, @Res() response: unknown, @Session() session: Session): Promise<void> {
+    // Already logged in: the home page is where this visitor wants to be.
+    if ((await session.get('username')) !== undefined) return this.web.found(response, '/');
     const notice = await session.getFlash<string>('notice');
     const csrfToken = await this.sessions.csrfToken(request);
     this.web.page(response, loginPage({ csrfToken, notice }));

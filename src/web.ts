@@ -44,4 +44,9 @@ export class Web {
   seeOther(response: unknown, url: string): void {
     this.adapterHost.httpAdapter.redirect(response, 303, url);
   }
+
+  /** 302 Found: a page that is not for this visitor sends them to the one that is. */
+  found(response: unknown, url: string): void {
+    this.adapterHost.httpAdapter.redirect(response, 302, url);
+  }
 }

@@ -112,6 +112,13 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
       expect(oldProfile.body.username).toBeUndefined();
     });
 
+    it('GET /login when logged in already: 302 to the home page', async () => {
+      const { agent } = await loggedIn(server, 'returning');
+      const page = await agent.get('/login').set('Accept', 'text/html');
+      expect(page.status).toBe(302);
+      expect(page.headers.location).toBe('/');
+    });
+
     it('GET /logout (the tutorial link) logs out too, with the same flash', async () => {
       const { agent } = await loggedIn(server, 'tutorial');
       const logout = await agent.get('/logout');
