@@ -28,7 +28,7 @@ async function startProduction(platform: string, trustProxy: string | undefined)
 }
 
 /** Logs in through a proxy that terminated TLS: forwarded https, the browser's https Origin. */
-async function loginBehindProxy(app: INestApplication): Promise<{ page: request.Response; login: request.Response }> {
+async function loginBehindProxy(app: INestApplication, accept = 'text/html'): Promise<{ page: request.Response; login: request.Response }> {
   const server = app.getHttpServer();
   const host = new URL(await app.getUrl()).host.replace('[::1]', '127.0.0.1');
   const page = await request(server).get('/login').set('Host', host).set('X-Forwarded-Proto', 'https');
@@ -39,6 +39,7 @@ async function loginBehindProxy(app: INestApplication): Promise<{ page: request.
     .set('X-Forwarded-Proto', 'https')
     .set('Origin', `https://${host}`)
     .set('Cookie', cookie)
+    .set('Accept', accept)
     .type('form')
     .send({ _csrf: tokenIn(page), username: 'prod', password: 'password' });
   return { page, login };
@@ -70,6 +71,10 @@ describe.each(PLATFORMS)('demo in production on %s', (platform) => {
       expect(login.status).toBe(403);
       expect(login.text).toContain('Request refused');
       expect(setCookieFor(login, COOKIE)).toBeUndefined();
+      // JSON clients (and whoever reads the logs of one) learn what to change.
+      const json = await loginBehindProxy(app, 'application/json');
+      expect(json.login.status).toBe(403);
+      expect(json.login.body.message).toMatch(/^Cross-origin request refused: .*enable trust proxy/);
     } finally {
       await app.close();
     }
