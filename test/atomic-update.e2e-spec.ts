@@ -11,50 +11,23 @@
  * built here when missing or older than the sources) over the chosen store, whose
  * compareAndSet calls are counted and reported over IPC.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Module } from '@nestjs/common';
 import { type CompareAndSetResult, MemoryStore, SessionModule } from '@novanest/session';
 import request from 'supertest';
 import { CounterController } from '../src/counter.controller.js';
 import { PLATFORMS, startApp } from './support/platforms.js';
+import { DEMO_DIST, ensureDemoBuilt } from './support/demo-build.js';
 import { freePort } from './support/services.js';
 import { serviceUrl, sleep } from './support/store-contract.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DEMO_DIR = path.join(ROOT, 'dist/demo/src');
+const DEMO_DIR = DEMO_DIST;
 const NODE_SCRIPT = fileURLToPath(new URL('./atomic-update.node.mjs', import.meta.url));
 const INCREMENTS = 100;
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(full));
-    else if (/\.(ts|js|sql)$/.test(entry.name) && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds the demo (`nest build demo`) when dist is missing or older than any source file. */
-function ensureDemoBuilt(): void {
-  const built = path.join(DEMO_DIR, 'counter.controller.js');
-  const sources = Math.max(
-    newestMtime(path.join(ROOT, 'src')),
-    newestMtime(path.join(ROOT, 'libs/session/dist')),
-    statSync(path.join(ROOT, 'tsconfig.build.json')).mtimeMs,
-  );
-  if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
-  const nest = createRequire(import.meta.url).resolve('@nestjs/cli/bin/nest.js');
-  const result = spawnSync(process.execPath, [nest, 'build', 'demo'], { cwd: ROOT, encoding: 'utf8' });
-  if (result.status !== 0 || !existsSync(built))
-    throw new Error(`Building the demo (nest build demo) failed:\n${result.stdout}\n${result.stderr}`);
-}
 
 interface UpdateStats {
   attempts: number;

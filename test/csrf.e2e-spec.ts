@@ -327,6 +327,13 @@ describe.each(PLATFORMS)('SessionCsrfGuard on %s', (platform: Platform) => {
       expect(refused.body.message).toMatch(/^Cross-origin request refused: /);
     }
     expect(runsOf('counter')).toBe(before);
+    // Origin: null with Sec-Fetch-Site: same-origin is the site's own form under Referrer-Policy: no-referrer.
+    const noReferrer = await browser.agent
+      .post('/counter')
+      .set('Origin', 'null')
+      .set('Sec-Fetch-Site', 'same-origin')
+      .set('x-csrf-token', token);
+    expect(noReferrer.status).toBe(200);
     const evil = await browser.agent.post('/counter').set('Origin', 'https://evil.example').set('x-csrf-token', token);
     expect(evil.body.message).toContain('its Origin https://evil.example is not this site');
   });

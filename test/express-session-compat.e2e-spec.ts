@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import {
   type CanActivate,
   Controller,
@@ -20,15 +18,12 @@ import { Test } from '@nestjs/testing';
 import flash from 'connect-flash';
 import { csrfSync } from 'csrf-sync';
 import type { Request } from 'express';
-import { Redis, type RedisOptions } from 'ioredis';
 import passport from 'passport';
 import { Strategy } from 'passport-local';
 import request from 'supertest';
 import { CookieStore, expressSession, MemoryStore, SessionModule, type SessionStore } from '@novanest/session';
-import { RedisStore } from '@novanest/session/redis';
 import { cookieValue, setCookies } from './support/cookies.js';
-import { serviceUrl } from './support/store-contract.js';
-import { TcpProxy } from './support/tcp-proxy.js';
+import { describeCompatOnRedis } from './support/compat-on-redis.js';
 
 // ---- The Nest docs' Passport session recipe, unchanged but for the session line in boot() ----
 
@@ -488,61 +483,8 @@ describe('expressSession at start-up', () => {
   });
 });
 
-/** Fail fast while Redis is away (the 503 path). */
-const FAIL_FAST: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100 };
-
-async function connected(client: Redis): Promise<Redis> {
-  client.on('error', () => undefined);
-  if (client.status !== 'ready') await once(client, 'ready');
-  return client;
-}
-
-describe('express-session compatibility on Redis', () => {
-  let app: INestApplication;
-  let client: Redis;
-  let proxy: TcpProxy;
-  const prefix = `compat:${randomBytes(6).toString('hex')}:`;
-
-  beforeAll(async () => {
-    const endpoints = await TcpProxy.inFrontOf(serviceUrl('redis'), 6379);
-    proxy = endpoints.proxy;
-    client = await connected(new Redis(endpoints.viaProxy.href, FAIL_FAST));
-    app = await boot(new RedisStore({ client, prefix }));
-  });
-  afterAll(async () => {
-    await app.close();
-    const keys = await client.keys(`${prefix}*`);
-    if (keys.length > 0) await client.del(...keys);
-    client.disconnect();
-    await proxy.down();
-  });
-
-  it('50 parallel requests setting different req.session properties of one session keep all 50', async () => {
-    const cookie = await visited(app);
-    const responses = await Promise.all(
-      Array.from({ length: 50 }, (_, n) => request(app.getHttpServer()).post(`/mark/${n}`).set('Cookie', `session_id=${cookie}`)),
-    );
-    expect(responses.map((response) => response.status)).toEqual(Array(50).fill(201));
-    const data = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).expect(200);
-    const expected = Object.fromEntries(Array.from({ length: 50 }, (_, n) => [`k${n}`, n]));
-    expect(data.body).toEqual({ visited: true, ...expected });
-  });
-
-  it('answers 503 when the store cannot load the session, and recovers', async () => {
-    const cookie = await visited(app);
-    await proxy.down();
-    try {
-      const response = await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`).timeout(5000);
-      expect(response.status).toBe(503);
-      expect(response.body).toEqual({
-        statusCode: 503,
-        message: 'Session store unavailable; please retry shortly.',
-        error: 'Service Unavailable',
-      });
-      expect(response.headers['set-cookie']).toBeUndefined();
-    } finally {
-      await proxy.up();
-    }
-    await expect.poll(async () => (await request(app.getHttpServer()).get('/data').set('Cookie', `session_id=${cookie}`)).status).toBe(200);
-  });
-});
+describeCompatOnRedis(
+  'express-session compatibility on Redis',
+  '50 parallel requests setting different req.session properties of one session keep all 50',
+  { boot, visited },
+);

@@ -7,18 +7,17 @@
  * The nodes run the built demo (`dist/demo`), built here when missing or older than the
  * sources, through test/multi-node.node.mjs (the demo's AppModule, listening on loopback).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
+import { DEMO_DIST, ensureDemoBuilt } from './support/demo-build.js';
 import { freePort } from './support/services.js';
 import { serviceUrl, sleep } from './support/store-contract.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const APP_MODULE = path.join(ROOT, 'dist/demo/src/app.module.js');
+const APP_MODULE = path.join(DEMO_DIST, 'app.module.js');
 const NODE_SCRIPT = fileURLToPath(new URL('./multi-node.node.mjs', import.meta.url));
 
 /** Users served at once; each one's requests are sequential. */
@@ -27,31 +26,6 @@ const USERS = 12;
 const CYCLES = 65;
 /** Total requests after which one node is SIGKILLed (traffic keeps flowing). */
 const KILL_AFTER = 1_500;
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(full));
-    else if (/\.(ts|js|sql)$/.test(entry.name) && !entry.name.endsWith('.spec.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds the demo (`nest build demo`) when dist is missing or older than any source file. */
-function ensureDemoBuilt(): void {
-  const sources = Math.max(
-    newestMtime(path.join(ROOT, 'src')),
-    newestMtime(path.join(ROOT, 'libs/session/dist')),
-    statSync(path.join(ROOT, 'tsconfig.build.json')).mtimeMs,
-  );
-  if (existsSync(APP_MODULE) && statSync(APP_MODULE).mtimeMs >= sources) return;
-  const nest = createRequire(import.meta.url).resolve('@nestjs/cli/bin/nest.js');
-  const built = spawnSync(process.execPath, [nest, 'build', 'demo'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0 || !existsSync(APP_MODULE)) {
-    throw new Error(`Building the demo (nest build demo) failed:\n${built.stdout}\n${built.stderr}`);
-  }
-}
 
 interface DemoNode {
   readonly name: string;

@@ -345,6 +345,26 @@ describe.each(PLATFORMS.flatMap((platform) => SOCKET_ADAPTERS.map((adapter) => [
       else expect(closed.reason).toBe('io server disconnect');
     });
 
+    it("a handshake from another site's page (cross-site WebSocket hijacking) gets no session, however valid its cookie", async () => {
+      const cookie = await logIn(app, 'ivy');
+      const evil = connectSocket(adapter, baseUrl, { cookie, origin: 'https://evil.example' });
+      sockets.push(evil);
+      const refused = {
+        status: 'error',
+        statusCode: 403,
+        message: expect.stringMatching(
+          /^Cross-origin request refused: the WebSocket handshake's Origin https:\/\/evil\.example is not a page of 127\.0\.0\.1:\d+ \(list it in the csrf trustedOrigins option/,
+        ),
+      };
+      expect(await evil.next('exception')).toEqual(refused);
+      const closed = await evil.closed;
+      if (adapter === 'ws') expect(closed.code).toBe(4403);
+      // The page's own origin passes, with the same cookie.
+      const own = connectSocket(adapter, baseUrl, { cookie, origin: baseUrl });
+      sockets.push(own);
+      expect(await own.next('welcome')).toEqual({ user: 'ivy', note: null });
+    });
+
     it('a handshake with a forged cookie is disconnected the same way', async () => {
       const socket = connect(`session_id=${'A'.repeat(43)}`);
       expect(await socket.next('exception')).toEqual(unauthorized);

@@ -57,10 +57,17 @@ class MessageQueue {
 
 /**
  * Connects to the app at `baseUrl` (`http://host:port`) with `cookie` as the handshake's Cookie
- * header. socket.io: namespace `path` over the websocket transport; ws: the gateway at `path`.
+ * header, and `origin` as its Origin (as a browser page would send). socket.io: namespace `path`
+ * over the websocket transport; ws: the gateway at `path`.
  */
-export function connectSocket(adapter: SocketAdapter, baseUrl: string, options: { cookie?: string; path?: string } = {}): TestSocket {
-  const headers: Record<string, string> = options.cookie === undefined ? {} : { cookie: options.cookie };
+export function connectSocket(
+  adapter: SocketAdapter,
+  baseUrl: string,
+  options: { cookie?: string; path?: string; origin?: string } = {},
+): TestSocket {
+  const headers: Record<string, string> = {};
+  if (options.cookie !== undefined) headers.cookie = options.cookie;
+  if (options.origin !== undefined) headers.origin = options.origin;
   const queue = new MessageQueue();
   if (adapter === 'socket.io') {
     const socket: Socket = io(`${baseUrl}${options.path ?? '/'}`, {

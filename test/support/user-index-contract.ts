@@ -61,6 +61,23 @@ export class UserIndexController {
     await session.load();
     return { revoked: await this.sessions.revokeUserSessions(session.userId as string) };
   }
+
+  /** After a password change: a new id for this device, and every other device logged out. */
+  @Post('renew-revoke-others')
+  @HttpCode(200)
+  async renewRevokeOthers(@Session() session: Session, @Req() req: object) {
+    await session.regenerate();
+    return { revoked: await this.sessions.revokeUserSessions(session.userId as string, { except: req }) };
+  }
+
+  /** A logout the Phoenix way: a new id, nothing kept, a flash. */
+  @Post('renew-empty')
+  @HttpCode(200)
+  async renewEmpty(@Session() session: Session) {
+    await session.regenerate({ keep: [] });
+    await session.flash('info', 'Logged out');
+    return { ok: true };
+  }
 }
 
 const withId = (id: string): string => `session_id=${id}`;
@@ -187,7 +204,7 @@ export function runUserIndexCases(
     expect((await me(bystander)).userId).not.toBeNull();
   });
 
-  it('the binding goes along with regenerate() and clear(), and ends with destroy()', async () => {
+  it('the binding goes along with regenerate(), and ends with clear(), regenerate({ keep }) and destroy()', async () => {
     const ada = user();
     const laptop = await login(ada, 'laptop-browser');
     const renewed = cookieValue(await request(context.server()).post('/regenerate').set('Cookie', withId(laptop)));
@@ -198,25 +215,40 @@ export function runUserIndexCases(
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ current: true, userAgent: 'laptop-browser' });
 
-    expect(
-      (
-        await request(context.server())
-          .post('/clear')
-          .set('Cookie', withId(renewed as string))
-      ).status,
-    ).toBe(200);
-    expect(await me(renewed as string)).toEqual({ userId: ada, user: null });
-    expect((await list(renewed as string)).length).toBe(1);
+    // A logout by clear(): the session stays, bound to no one, and leaves the user's list.
+    const phone = await login(ada, 'phone-browser');
+    const cleared = await request(context.server())
+      .post('/clear')
+      .set('Cookie', withId(renewed as string));
+    expect(cleared.status).toBe(200);
+    expect(await me(renewed as string)).toEqual({ userId: null, user: null });
+    expect((await list(phone)).map((each) => each.userAgent)).toEqual(['phone-browser']);
 
-    expect(
-      (
-        await request(context.server())
-          .post('/destroy')
-          .set('Cookie', withId(renewed as string))
-      ).status,
-    ).toBe(200);
-    const fresh = await login(ada, 'phone-browser');
-    expect((await list(fresh)).map((each) => each.userAgent)).toEqual(['phone-browser']);
+    // A logout by regenerate({ keep: [] }) with a flash: the new id is bound to no one either.
+    const tablet = await login(ada, 'tablet-browser');
+    const renewedEmpty = await post('/user/renew-empty', tablet, {});
+    expect(renewedEmpty).toEqual({ ok: true });
+    expect((await list(phone)).map((each) => each.userAgent)).toEqual(['phone-browser']);
+
+    const destroyed = await request(context.server()).post('/destroy').set('Cookie', withId(phone));
+    expect(destroyed.status).toBe(200);
+    const fresh = await login(ada, 'desktop-browser');
+    expect((await list(fresh)).map((each) => each.userAgent)).toEqual(['desktop-browser']);
+  });
+
+  it('regenerate() then revoke-others in one request keeps this device and counts only the others', async () => {
+    const ada = user();
+    const [laptop, phone] = [await login(ada, 'laptop'), await login(ada, 'phone')];
+    const response = await request(context.server()).post('/user/renew-revoke-others').set('Cookie', withId(laptop)).send({});
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ revoked: 1 });
+    const renewed = cookieValue(response) as string;
+    expect(renewed).toBeDefined();
+    expect(renewed).not.toBe(laptop);
+    expect(await me(renewed)).toEqual({ userId: ada, user: ada });
+    expect(await me(phone)).toEqual({ userId: null, user: null });
+    expect(await me(laptop)).toEqual({ userId: null, user: null });
+    expect((await list(renewed)).map((each) => [each.userAgent, each.current])).toEqual([['laptop', true]]);
   });
 
   it('lastSeenAt moves when the session is written', async () => {

@@ -1,5 +1,5 @@
 import { SessionOptionsError } from '../session.exceptions.js';
-import { type OriginCheckedRequest, checkOrigin, ownOrigin, resolveCsrfOptions } from './csrf-origin.js';
+import { type OriginCheckedRequest, checkHandshakeOrigin, checkOrigin, ownOrigin, resolveCsrfOptions } from './csrf-origin.js';
 
 const defaults = resolveCsrfOptions(undefined);
 
@@ -25,6 +25,53 @@ describe('CSRF origin check', () => {
     for (const origin of ['http://evil.test', 'http://app.test:3001', 'https://app.test:3000', 'null', 'not a url']) {
       expect(checkOrigin(req({ origin }), defaults)?.reason).toBe('cross-origin');
     }
+  });
+
+  it('Origin: null (a no-referrer page posting to itself) passes only with Sec-Fetch-Site: same-origin', () => {
+    expect(checkOrigin(req({ origin: 'null', 'sec-fetch-site': 'same-origin' }), defaults)).toBeUndefined();
+    for (const fetchSite of ['same-site', 'cross-site', 'none']) {
+      expect(checkOrigin(req({ origin: 'null', 'sec-fetch-site': fetchSite }), defaults)?.detail).toBe(
+        'its Origin is null and the browser did not mark it Sec-Fetch-Site: same-origin',
+      );
+    }
+    expect(checkOrigin(req({ origin: 'null' }), defaults)?.reason).toBe('cross-origin');
+  });
+
+  describe('WebSocket handshakes', () => {
+    const handshake = (headers: Record<string, string>, options = defaults) =>
+      checkHandshakeOrigin({ host: 'app.test:3000', ...headers }, options);
+
+    it("passes a page of the server's own host, whatever the scheme, and a client that sends no Origin", () => {
+      expect(handshake({ origin: 'http://app.test:3000' })).toBeUndefined();
+      expect(handshake({ origin: 'https://app.test:3000', 'sec-fetch-site': 'same-origin' })).toBeUndefined();
+      expect(checkHandshakeOrigin({ host: 'app.test:443', origin: 'https://app.test' }, defaults)).toBeUndefined();
+      expect(handshake({})).toBeUndefined();
+    });
+
+    it('takes the host a proxy forwarded (a page cannot set X-Forwarded-Host)', () => {
+      expect(handshake({ origin: 'https://shop.example', 'x-forwarded-host': 'shop.example, proxy.internal' })).toBeUndefined();
+      expect(handshake({ origin: 'https://evil.example', 'x-forwarded-host': 'shop.example' })?.reason).toBe('cross-origin');
+    });
+
+    it("refuses another site's page, another port, Origin: null and Sec-Fetch-Site: cross-site, saying what to do", () => {
+      expect(handshake({ origin: 'https://evil.example' })?.detail).toBe(
+        "the WebSocket handshake's Origin https://evil.example is not a page of app.test:3000 " +
+          '(list it in the csrf trustedOrigins option if it is yours, e.g. pages served from another port)',
+      );
+      for (const origin of ['http://app.test:3001', 'null', 'not a url']) expect(handshake({ origin })?.reason).toBe('cross-origin');
+      expect(handshake({ 'sec-fetch-site': 'cross-site' })?.reason).toBe('cross-origin');
+      expect(handshake({ origin: 'http://app.test:3000', 'sec-fetch-site': 'cross-site' })?.reason).toBe('cross-origin');
+    });
+
+    it('passes trusted origins, and everything when checkSocketOrigin is false', () => {
+      const trusting = resolveCsrfOptions({ trustedOrigins: ['http://app.test:8080'] });
+      expect(handshake({ origin: 'http://app.test:8080', 'sec-fetch-site': 'same-site' }, trusting)).toBeUndefined();
+      const off = resolveCsrfOptions({ checkSocketOrigin: false });
+      expect(handshake({ origin: 'https://evil.example' }, off)).toBeUndefined();
+      expect(() => resolveCsrfOptions({ checkSocketOrigin: 'yes' as unknown as boolean })).toThrow(
+        'session csrf checkSocketOrigin must be true or false, got yes',
+      );
+    });
   });
 
   it('hints at trust proxy when only the scheme differs', () => {

@@ -19,6 +19,16 @@ export interface SessionCsrfOptions {
    * Default: `false`.
    */
   requireOrigin?: boolean;
+  /**
+   * Refuse a WebSocket handshake that a browser made from another site's page (cross-site
+   * WebSocket hijacking): its `Origin` must name this server's host (or a `trustedOrigins`
+   * entry). No CORS setting covers WebSocket handshakes, and the session cookie goes along
+   * with them, so without this check any page could talk to a gateway as its visitor. A
+   * gateway served on another port than its pages needs that page's origin in
+   * `trustedOrigins`. Handshakes without `Origin` (clients that are no browser) pass.
+   * Default: `true`.
+   */
+  checkSocketOrigin?: boolean;
 }
 
 /** `SessionCsrfOptions` after checks. Internal. */
@@ -26,6 +36,7 @@ export interface ResolvedCsrfOptions {
   /** Serialized origins (`https://app.example.com`), as `URL.origin` writes them. */
   trustedOrigins: ReadonlySet<string>;
   requireOrigin: boolean;
+  checkSocketOrigin: boolean;
 }
 
 /** The serialized origin of `value` (`scheme://host[:port]`), or `undefined` when it is none. */
@@ -72,7 +83,11 @@ export function resolveCsrfOptions(options: SessionCsrfOptions | undefined): Res
   if (typeof requireOrigin !== 'boolean') {
     throw new SessionOptionsError(`session csrf requireOrigin must be true or false, got ${String(requireOrigin)}`);
   }
-  return { trustedOrigins: trusted, requireOrigin };
+  const checkSocketOrigin = options?.checkSocketOrigin ?? true;
+  if (typeof checkSocketOrigin !== 'boolean') {
+    throw new SessionOptionsError(`session csrf checkSocketOrigin must be true or false, got ${String(checkSocketOrigin)}`);
+  }
+  return { trustedOrigins: trusted, requireOrigin, checkSocketOrigin };
 }
 
 /** The request fields the origin check reads, present on Express's and Fastify's requests. */
@@ -103,8 +118,11 @@ export function ownOrigin(request: OriginCheckedRequest): string | undefined {
 /**
  * The Origin / `Sec-Fetch-Site` half of the CSRF check: a request from another origin (by its
  * `Origin`), or that its browser calls `cross-site`, is refused unless its origin is trusted.
- * `Origin: null` (a sandboxed frame, a redirect across origins) is refused too. A request with
- * neither header passes here unless `requireOrigin` is set: the token still decides. Internal.
+ * `Origin: null` says only that the browser withheld the origin: it does so for a sandboxed
+ * frame or a redirect across origins, but also for the site's own form posts when its pages
+ * send `Referrer-Policy: no-referrer` (helmet's default). So it passes only with
+ * `Sec-Fetch-Site: same-origin`, and the token still decides. A request with neither header
+ * passes here unless `requireOrigin` is set: the token still decides. Internal.
  */
 export function checkOrigin(request: OriginCheckedRequest, options: ResolvedCsrfOptions): OriginRefusal {
   const originHeader = header(request.headers, 'origin');
@@ -117,6 +135,11 @@ export function checkOrigin(request: OriginCheckedRequest, options: ResolvedCsrf
       return { reason: 'cross-origin', detail: 'it carries neither an Origin nor a Sec-Fetch-Site header' };
     }
     return undefined;
+  }
+  if (originHeader === 'null') {
+    return fetchSite === 'same-origin'
+      ? undefined
+      : { reason: 'cross-origin', detail: 'its Origin is null and the browser did not mark it Sec-Fetch-Site: same-origin' };
   }
   const origin = serializedOrigin(originHeader);
   if (origin === undefined) {
@@ -134,4 +157,35 @@ export function checkOrigin(request: OriginCheckedRequest, options: ResolvedCsrf
       ? ' (behind a TLS-terminating proxy, enable trust proxy so that the request is seen as https)'
       : ' (list it in the csrf trustedOrigins option if it is yours)';
   return { reason: 'cross-origin', detail: `its Origin ${origin} is not this site's origin ${own ?? '(no Host header)'}${hint}` };
+}
+
+/**
+ * The origin check of a WebSocket handshake, against cross-site WebSocket hijacking: a browser
+ * sends `Origin` on every handshake, and a page can set neither it nor `X-Forwarded-Host`. So
+ * the Origin's host must be the host the handshake was sent to (`X-Forwarded-Host` when a proxy
+ * set it, else `Host`), or the origin is trusted. The scheme is not compared: the platform's
+ * trust-proxy view is not known here, and a page cannot choose its scheme anyway. `Origin: null`
+ * and `Sec-Fetch-Site: cross-site` are refused; no `Origin` (no browser) passes. Internal.
+ */
+export function checkHandshakeOrigin(headers: IncomingHttpHeaders, options: ResolvedCsrfOptions): OriginRefusal {
+  if (!options.checkSocketOrigin) return undefined;
+  const originHeader = header(headers, 'origin');
+  const fetchSite = header(headers, 'sec-fetch-site')?.toLowerCase();
+  if (originHeader === undefined) {
+    return fetchSite === 'cross-site' ? { reason: 'cross-origin', detail: 'the browser marked it Sec-Fetch-Site: cross-site' } : undefined;
+  }
+  const origin = originHeader === 'null' ? undefined : serializedOrigin(originHeader);
+  if (origin === undefined) return { reason: 'cross-origin', detail: 'its Origin header names no web origin' };
+  if (options.trustedOrigins.has(origin)) return undefined;
+  const target = header(headers, 'x-forwarded-host')?.split(',')[0].trim() || header(headers, 'host');
+  const { protocol, host } = new URL(origin);
+  // Parsed with the Origin's scheme, so that a default port is the same as none.
+  const targetHost = target === undefined ? undefined : serializedOrigin(`${protocol}//${target}`);
+  if (fetchSite !== 'cross-site' && targetHost !== undefined && new URL(targetHost).host === host) return undefined;
+  return {
+    reason: 'cross-origin',
+    detail:
+      `the WebSocket handshake's Origin ${origin} is not a page of ${target ?? 'this server (no Host header)'}` +
+      ' (list it in the csrf trustedOrigins option if it is yours, e.g. pages served from another port)',
+  };
 }

@@ -325,6 +325,10 @@ export class SessionHandle implements Session, PersistedSession {
     this.size.clear();
     this.staged.clear();
     this.clearStaged = true;
+    // An emptied session belongs to no one: the binding goes with the data (the index's entry
+    // stays until its deadline; lists and revocations skip a session no longer bound).
+    this.binding = undefined;
+    this.bindingChanged = false;
     // Flash messages for the next request survive a clear: they are not session data.
     if (this.outgoingFlash !== undefined) this.staged.set(FLASH_KEY, { ...this.outgoingFlash });
   }
@@ -355,12 +359,13 @@ export class SessionHandle implements Session, PersistedSession {
     // A new CSRF secret with the new id: a token issued before login is worthless after it.
     kept.delete(CSRF_SECRET_KEY);
     const flash = this.outgoingFlash;
-    const binding = this.binding;
+    // The user goes along to the new id (the create's write adds it to the user's index), but
+    // not into a session started over from listed keys (`keep`): that one belongs to no one yet.
+    const binding = keep === undefined ? this.binding : undefined;
     this.startOver();
     this.values = kept;
     for (const [key, value] of kept) this.staged.set(key, value);
     if (flash !== undefined) this.stageFlash(flash);
-    // The user goes along to the new id, which the create's write adds to the user's index.
     this.binding = binding;
   }
 
@@ -634,6 +639,14 @@ export class SessionHandle implements Session, PersistedSession {
   private recordKey(): string {
     this.currentKey ??= this.persistence.recordKey(this.currentId);
     return this.currentKey;
+  }
+
+  /**
+   * @internal The record keys that are this request's session: the current one, and those a
+   * `regenerate()` in this request moves away from (destroyed at its commit).
+   */
+  ownRecordKeys(): string[] {
+    return [this.recordKey(), ...this.doomed.filter((each) => each.moving).map((each) => each.key)];
   }
 
   /**

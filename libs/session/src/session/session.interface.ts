@@ -90,8 +90,9 @@ export interface Session {
   /** All values as a fresh plain object. */
   all(): Promise<Partial<SessionData> & Record<string, unknown>>;
   /**
-   * Removes every key, and the CSRF secret with them (the next token comes from a new one); the
-   * session itself and its id stay (Phoenix `clear_session`).
+   * Removes every key, and the CSRF secret and the user binding with them (the next token comes
+   * from a new one; `userId` is `undefined` after it); the session itself and its id stay
+   * (Phoenix `clear_session`).
    */
   clear(): Promise<void>;
   /**
@@ -105,7 +106,8 @@ export interface Session {
    * period and a new CSRF secret (tokens issued before it are refused after it). Without
    * options every key moves along; `{ keep: ['cart'] }` moves only the listed keys and
    * `{ keep: [] }` starts empty, so nothing planted in an anonymous session follows the user
-   * into the logged-in one. Flash messages set in this request move along either way.
+   * into the logged-in one. Flash messages set in this request move along either way; the user
+   * binding (`bindUser`) moves along without options only.
    * Throws `SessionValueError` when `keep` is not an array of strings.
    */
   regenerate(options?: RegenerateOptions): Promise<void>;
@@ -131,7 +133,8 @@ export interface Session {
    * Binds the session to a user, staged like a `set` and committed with the request: the
    * session joins the user's index, so `SessionService.listUserSessions(userId)` lists it and
    * `revokeUserSession(s)` can end it. Call it at login, right after `regenerate()`; the
-   * binding moves along with later regenerates and ends with the session. `metadata` (user
+   * binding moves along with a later `regenerate()` without options, and ends with the session,
+   * `clear()` and `regenerate({ keep })`, so that a logout by any of them unbinds. `metadata` (user
    * agent, IP) is shown in the list; strings are cut to 512 (user agent) and 64 (IP) characters.
    * Throws `SessionValueError` for an empty or over-long (256+) user id, and
    * `SessionUserIndexUnsupportedError` at the call when the store keeps no per-user index (the

@@ -12,6 +12,8 @@ import {
   userSessionInfo,
 } from './user-sessions.js';
 
+const NONE: ReadonlySet<string> = new Set();
+
 /** A store that keeps a per-user index. */
 type IndexedStore = SessionStore & Required<Pick<SessionStore, 'listByUser'>>;
 
@@ -47,9 +49,9 @@ export class UserSessionIndex {
   }
 
   async list(userId: string, request: object | undefined): Promise<UserSessionInfo[]> {
-    const currentKey = request === undefined ? undefined : this.currentKey(request);
+    const current = request === undefined ? NONE : this.currentKeys(request);
     const records = await this.records(userId);
-    return records.map((record) => userSessionInfo(record, currentKey)).sort((a, b) => a.createdAt - b.createdAt);
+    return records.map((record) => userSessionInfo(record, current)).sort((a, b) => a.createdAt - b.createdAt);
   }
 
   async revokeOne(userId: string, handle: string): Promise<boolean> {
@@ -66,8 +68,8 @@ export class UserSessionIndex {
       await this.revokeSealed(store.revocation, userId, except);
       return 0;
     }
-    const exceptKey = except === undefined ? undefined : this.currentKey(except);
-    const keys = (await this.records(userId)).map((record) => record.key).filter((key) => key !== exceptKey);
+    const kept = except === undefined ? NONE : this.currentKeys(except);
+    const keys = (await this.records(userId)).map((record) => record.key).filter((key) => !kept.has(key));
     return this.destroy(keys);
   }
 
@@ -86,9 +88,14 @@ export class UserSessionIndex {
     await this.call(() => revocation.revokeBefore(userId, now, this.sessions.options.absoluteTimeoutMs));
   }
 
-  /** The record key of the request's session. */
-  private currentKey(request: object): string {
-    return this.sessions.persistence.recordKey(this.sessions.sessionOf(request).id);
+  /**
+   * The record keys of the request's session: its current one and, after a `regenerate()` in
+   * this request, the one it is moving away from (still stored until the request commits), so
+   * "all but this one" right after a renewal keeps this device.
+   */
+  private currentKeys(request: object): ReadonlySet<string> {
+    const session = this.sessions.sessionOf(request);
+    return new Set(isLiveSession(session) ? session.ownRecordKeys() : [this.sessions.persistence.recordKey(session.id)]);
   }
 
   private async records(userId: string): Promise<UserSessionRecord[]> {

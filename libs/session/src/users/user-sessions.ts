@@ -108,14 +108,14 @@ export function userSessionHandle(key: string): string {
 }
 
 /** What `listUserSessions` reports of one record. */
-export function userSessionInfo(record: UserSessionRecord, currentKey: string | undefined): UserSessionInfo {
+export function userSessionInfo(record: UserSessionRecord, currentKeys: ReadonlySet<string>): UserSessionInfo {
   const session: StoredSession = record.session;
   const binding = readUserBinding(session.data);
   const info: UserSessionInfo = {
     handle: userSessionHandle(record.key),
     createdAt: session.createdAt,
     lastSeenAt: Math.max(session.createdAt, binding?.seenAt ?? 0),
-    current: record.key === currentKey,
+    current: currentKeys.has(record.key),
   };
   if (binding?.userAgent !== undefined) info.userAgent = binding.userAgent;
   if (binding?.ip !== undefined) info.ip = binding.ip;

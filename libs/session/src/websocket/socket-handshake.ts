@@ -3,6 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import type { IncomingSession } from '../persistence/session-persistence.js';
 import { SealedCookiePersistence } from '../persistence/sealed-cookie.persistence.js';
 import type { SessionManager } from '../request/session.manager.js';
+import { checkHandshakeOrigin } from '../security/csrf-origin.js';
+import { SessionCsrfException } from '../security/csrf.exceptions.js';
 import { SessionsDisabledError } from '../session.exceptions.js';
 import { SessionHandle } from '../session/session.handle.js';
 import type { Session } from '../session/session.interface.js';
@@ -18,17 +20,26 @@ import { WsSessionError } from './ws-session.exceptions.js';
  */
 export class SocketHandshake {
   private readonly incoming: IncomingSession | undefined;
+  /** Set when another site's page opened the socket: it gets no session at all. */
+  private readonly refusal: SessionCsrfException | undefined;
 
   constructor(
     private readonly manager: SessionManager,
     /** The handshake's HTTP request: socket.io's `client.request`, or `ws`'s second `handleConnection` argument. */
     readonly request: IncomingMessage,
   ) {
-    this.incoming = manager.options.enabled ? manager.readIncoming({ headers: request.headers }) : undefined;
+    const crossOrigin = checkHandshakeOrigin(request.headers, manager.options.csrf);
+    this.refusal = crossOrigin === undefined ? undefined : new SessionCsrfException('cross-origin', crossOrigin.detail);
+    this.incoming = manager.options.enabled && this.refusal === undefined ? manager.readIncoming({ headers: request.headers }) : undefined;
   }
 
-  /** A new handle on the session the handshake cookie names, as the store holds it now. */
+  /**
+   * A new handle on the session the handshake cookie names, as the store holds it now. Throws
+   * `SessionCsrfException` (403) for a socket another site's page opened (see
+   * `checkSocketOrigin`), so its handshake check and every guarded message are denied.
+   */
   newSession(): Session {
+    if (this.refusal !== undefined) throw this.refusal;
     if (!this.manager.options.enabled) throw new SessionsDisabledError();
     // No response follows, so the handle never reads the connection's security for a cookie.
     const handle = new SessionHandle(this.manager, this.incoming, () => false);
