@@ -1,8 +1,6 @@
 import 'reflect-metadata';
-import { type INestApplication, Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { AppModule } from './app.module.js';
+import { Logger } from '@nestjs/common';
+import { createDemoApp } from './demo-app.js';
 
 function portFromEnv(): number {
   const raw = process.env.PORT ?? '3000';
@@ -13,18 +11,8 @@ function portFromEnv(): number {
   return port;
 }
 
-/** Express by default; PLATFORM=fastify runs the same app on Fastify. */
-async function createApp(): Promise<INestApplication> {
-  const platform = process.env.PLATFORM ?? 'express';
-  if (platform === 'fastify') {
-    return NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter());
-  }
-  if (platform !== 'express') throw new Error(`PLATFORM must be express or fastify, got ${platform}`);
-  return NestFactory.create(AppModule);
-}
-
 async function bootstrap(): Promise<void> {
-  const app = await createApp();
+  const app = await createDemoApp(process.env);
   app.enableShutdownHooks();
   await app.listen(portFromEnv(), process.env.HOST ?? '0.0.0.0');
   new Logger('Demo').log(`Listening on ${await app.getUrl()}`);

@@ -15,6 +15,9 @@ import pg from 'pg';
 const demo = process.env.DEMO_DIR;
 const { CounterController } = await import(`${demo}/counter.controller.js`);
 const { MainController } = await import(`${demo}/main.controller.js`);
+// What MainController injects (its login check and its page writer).
+const { UsernamePassword } = await import(`${demo}/security.js`);
+const { Web } = await import(`${demo}/web.js`);
 
 const stats = { attempts: 0, refused: 0, gone: 0 };
 /** Counts each compare-and-set and its outcome; the store does the work. */
@@ -53,9 +56,11 @@ if (kind === 'redis' || kind === 'near-cache') {
 }
 
 class AtomicNodeModule {}
-Module({ imports: [SessionModule.forRoot(counted(store), { failFast: true })], controllers: [MainController, CounterController] })(
-  AtomicNodeModule,
-);
+Module({
+  imports: [SessionModule.forRoot(counted(store), { failFast: true })],
+  controllers: [MainController, CounterController],
+  providers: [UsernamePassword, Web],
+})(AtomicNodeModule);
 
 const app = await NestFactory.create(AtomicNodeModule, { logger: ['error', 'warn'] });
 app.enableShutdownHooks();

@@ -1,5 +1,9 @@
+import type { INestApplication } from '@nestjs/common';
 import { CookieStore, MemoryStore } from '@novanest/session';
+import { AppModule } from '../src/app.module.js';
 import { StoreConnections, createSessionStore } from '../src/session-store.js';
+import { loggedIn } from './support/demo-client.js';
+import { PLATFORMS, startApp } from './support/platforms.js';
 
 describe('the demo picks its store from SESSION_STORE', () => {
   const connections = new StoreConnections();
@@ -39,5 +43,41 @@ describe('the demo picks its store from SESSION_STORE', () => {
     await expect(createSessionStore('mongodb://x', {}, connections)).rejects.toThrow(
       'SESSION_STORE must be memory, cookie, redis://host:port or postgres://user@host/db, got "mongodb://x"',
     );
+  });
+});
+
+describe.each(PLATFORMS)('the demo on SESSION_STORE=cookie, on %s', (platform) => {
+  let app: INestApplication;
+  const saved = { store: process.env.SESSION_STORE, secret: process.env.SESSION_SECRET };
+
+  beforeAll(async () => {
+    process.env.SESSION_STORE = 'cookie';
+    process.env.SESSION_SECRET = 'c'.repeat(40);
+    app = await startApp(platform, AppModule);
+  });
+  afterAll(async () => {
+    await app?.close();
+    for (const [name, value] of [
+      ['SESSION_STORE', saved.store],
+      ['SESSION_SECRET', saved.secret],
+    ] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+
+  it('logs in without a per-user index; /sessions shows this device only, and says why', async () => {
+    const { agent } = await loggedIn(
+      app.getHttpServer(),
+      'crumb',
+      'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0',
+    );
+    const page = await agent.get('/sessions').set('Accept', 'text/html');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('This store keeps no list of your sessions (SESSION_STORE=cookie), so only this device is shown.');
+    expect(page.text.match(/<tr data-handle=/g)).toHaveLength(1);
+    expect(page.text).toContain('>Firefox on Linux</span>');
+    const json = await agent.get('/sessions').set('Accept', 'application/json');
+    expect(json.body).toMatchObject([{ current: true, userAgent: expect.stringContaining('Firefox') }]);
   });
 });

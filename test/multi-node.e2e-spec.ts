@@ -95,9 +95,10 @@ interface Stats {
   cutOff: number;
 }
 
-/** A browser: one cookie, sent to whichever node the balancer picks. */
+/** A browser: one cookie (and its session's CSRF token), sent to whichever node the balancer picks. */
 class Client {
   private cookie: string | undefined;
+  private csrfToken: string | undefined;
 
   /** The `session_id=...` pair the client sends now. */
   get currentCookie(): string | undefined {
@@ -123,7 +124,12 @@ class Client {
         method,
         body,
         redirect: 'manual',
-        headers: { accept: 'application/json', ...(this.cookie === undefined ? {} : { cookie: this.cookie }) },
+        headers: {
+          accept: 'application/json',
+          ...(this.cookie === undefined ? {} : { cookie: this.cookie }),
+          // The demo checks every POST with SessionCsrfGuard.
+          ...(method === 'POST' && this.csrfToken !== undefined ? { 'x-csrf-token': this.csrfToken } : {}),
+        },
       });
     } catch (error) {
       // Only the node we killed may fail to answer.
@@ -138,6 +144,12 @@ class Client {
       this.cookie = /Max-Age=0/i.test(line) ? undefined : pair;
     }
     return response;
+  }
+
+  /** Fetches a CSRF token of the client's session (a new one after login, which renews the secret). */
+  async fetchToken(): Promise<void> {
+    const response = await this.read('/csrf-token');
+    this.csrfToken = ((await response.json()) as { token: string }).token;
   }
 
   /** Sends until a node answers (a read may be repeated safely on another node). */
@@ -159,9 +171,11 @@ async function runUser(index: number, balancer: Balancer, stats: Stats, onReques
   const username = `user${index}`;
   const inconsistent = (what: string): void => void stats.inconsistentReads.push(`${username}: ${what}`);
 
+  await client.fetchToken();
   let login: Response | undefined;
   while (login === undefined) login = await client.send('POST', '/login', new URLSearchParams({ username, password: 'password' }));
   expect(login.status).toBe(302);
+  await client.fetchToken();
 
   const checkProfile = async (): Promise<void> => {
     const profile = await client.read('/profile');
