@@ -73,6 +73,11 @@ export class SealedCookiePersistence implements SessionPersistence {
     return DONE;
   }
 
+  /** A sealed session is never adopted: a new visitor has no cookie until its first write. */
+  issuedAt(): undefined {
+    return undefined;
+  }
+
   /** Nothing to remove: a destroyed session's cookie is expired instead (a copy stays valid). */
   remove(_key: string): Promise<boolean | void> {
     return NOTHING;

@@ -9,6 +9,7 @@ import type { IncomingSession, PersistedSession, SessionPersistence } from './se
 import { withDeadline } from './store-deadline.js';
 import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
+import type { SessionIdIssuer } from '../cookie/session-id-issuer.js';
 
 /**
  * Records in a server-side `SessionStore`, keyed by the SHA-256 of the id; the cookie carries
@@ -24,6 +25,8 @@ export class StorePersistence implements SessionPersistence {
   private readonly maxSessionBytes: number | undefined;
   private readonly timeoutMs: number;
   private readonly failures: StoreFailureLog;
+  private readonly ids: SessionIdIssuer;
+  private readonly absoluteTimeoutMs: number;
   /** One `session.update` of a field at a time in this process (see `inTurn`). */
   private readonly updates = new KeyLock();
 
@@ -36,6 +39,8 @@ export class StorePersistence implements SessionPersistence {
     this.maxSessionBytes = options.maxSessionBytes;
     this.timeoutMs = options.storeTimeoutMs;
     this.failures = new StoreFailureLog(logger);
+    this.ids = options.ids;
+    this.absoluteTimeoutMs = options.absoluteTimeoutMs;
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
     // promises a fresh cookie) has to follow the store's.
     this.cookieOnExtend = options.cookie.persistent || options.renew !== undefined;
@@ -80,11 +85,36 @@ export class StorePersistence implements SessionPersistence {
     }
   }
 
-  async remove(key: string): Promise<boolean | void> {
+  async remove(key: string, markUntil?: number): Promise<boolean | void> {
+    const store = this.store;
+    // A mark only matters where ids are adopted, and only until the id could be adopted no more.
+    const markTtl = markUntil === undefined || store.adopt === undefined ? undefined : markUntil - Date.now();
     try {
-      return await withDeadline(() => this.store.destroy(key), this.timeoutMs);
+      if (markTtl === undefined || markTtl <= 0) return await withDeadline(() => store.destroy(key), this.timeoutMs);
+      return await withDeadline(() => store.destroy(key, markTtl), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('destroy', error);
+    }
+  }
+
+  /**
+   * An id this application issued may be adopted by its first write while its absolute timeout
+   * (counted from the issue time) has not passed, and only on a store that can adopt.
+   */
+  issuedAt(id: string, now: number): number | undefined {
+    if (this.store.adopt === undefined) return undefined;
+    const issuedAt = this.ids.issuedAt(id, now);
+    if (issuedAt === undefined || issuedAt + this.absoluteTimeoutMs <= now) return undefined;
+    return issuedAt;
+  }
+
+  async adopt(key: string, change: SessionWrite): Promise<boolean> {
+    const store = this.store;
+    const adopt = store.adopt as NonNullable<SessionStore['adopt']>;
+    try {
+      return await withDeadline(() => adopt.call(store, key, change), this.timeoutMs);
+    } catch (error) {
+      throw this.unavailable('write', error);
     }
   }
 

@@ -122,6 +122,12 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private closed = false;
   /** Per-user index: the keys of each user's sessions. Entries leave it when they leave the store. */
   private readonly users = new Map<string, Set<string>>();
+  /**
+   * Destroy marks (see `SessionStore.destroy`): key -> epoch ms until which `adopt` refuses it.
+   * Insertion order is age order; at most `maxEntries` are kept (the oldest go first, and
+   * the sweep drops expired ones), about 150 bytes of heap each, outside `maxBytes`.
+   */
+  private readonly marks = new Map<string, number>();
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
@@ -202,10 +208,28 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return true;
   }
 
-  async destroy(key: string): Promise<boolean> {
-    const live = this.live(key, Date.now()) !== undefined;
+  async destroy(key: string, markTtl?: number): Promise<boolean> {
+    const now = Date.now();
+    const live = this.live(key, now) !== undefined;
     this.remove(key);
+    if (markTtl !== undefined && markTtl > 0) this.mark(key, now + markTtl);
     return live;
+  }
+
+  /**
+   * The first write of an issued id (see `SessionStore.adopt`): one synchronous step, so
+   * parallel first writes and a destroy cannot interleave with it.
+   */
+  override async adopt(key: string, change: SessionWrite): Promise<boolean> {
+    const now = Date.now();
+    const markedUntil = this.marks.get(key);
+    if (markedUntil !== undefined) {
+      if (markedUntil > now) return false;
+      this.marks.delete(key);
+    }
+    const entry = this.live(key, now);
+    if (entry === undefined) return this.write(key, change);
+    return this.write(key, { ...change, mode: 'update', delete: [], clear: false });
   }
 
   /**
@@ -254,6 +278,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.probation.clear();
     this.protectedSegment.clear();
     this.users.clear();
+    this.marks.clear();
     this.count = 0;
     this.dataBytes = 0;
     this.protectedCount = 0;
@@ -279,7 +304,10 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
         if ((seen & 255) === 255 && performance.now() - started > SWEEP_SLICE_MS) break;
         const next = cursor.next();
         if (next.done) {
-          if (++shardIndexNow === SHARDS) return finish();
+          if (++shardIndexNow === SHARDS) {
+            this.sweepMarks(now);
+            return finish();
+          }
           cursor = this.shards[shardIndexNow].entries();
           continue;
         }
@@ -292,6 +320,23 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.sweepPass = pass;
     slice();
     return pass;
+  }
+
+  /** Keeps `key` from being adopted until `until`, within the cap on marks. */
+  private mark(key: string, until: number): void {
+    // Re-inserted, so the map stays in the order the marks were set.
+    this.marks.delete(key);
+    this.marks.set(key, until);
+    while (this.marks.size > this.maxEntries) {
+      const oldest = this.marks.keys().next().value as string;
+      this.marks.delete(oldest);
+    }
+    this.startSweeping();
+  }
+
+  /** Drops the marks that have run out. Marks are a fraction of the sessions: one pass suffices. */
+  private sweepMarks(now: number): void {
+    for (const [key, until] of this.marks) if (until <= now) this.marks.delete(key);
   }
 
   private live(key: string, now: number): MemoryEntry | undefined {
