@@ -9,7 +9,11 @@ import type { IncomingSession, PersistedSession, SessionPersistence } from './se
 import { withDeadline } from './store-deadline.js';
 import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
+import { RejectedCookieLog } from './rejected-cookie.log.js';
 import type { SessionIdIssuer } from '../cookie/session-id-issuer.js';
+
+/** `<id>.<signature>`: what a signed cookie looks like before its signature is checked. */
+const SIGNED_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
 
 /**
  * Records in a server-side `SessionStore`, keyed by the SHA-256 of the id; the cookie carries
@@ -25,6 +29,8 @@ export class StorePersistence implements SessionPersistence {
   private readonly maxSessionBytes: number | undefined;
   private readonly timeoutMs: number;
   private readonly failures: StoreFailureLog;
+  /** @internal Refused cookies, reported in aggregate. */
+  readonly rejected: RejectedCookieLog;
   private readonly ids: SessionIdIssuer;
   private readonly absoluteTimeoutMs: number;
   /** One `session.update` of a field at a time in this process (see `inTurn`). */
@@ -39,6 +45,7 @@ export class StorePersistence implements SessionPersistence {
     this.maxSessionBytes = options.maxSessionBytes;
     this.timeoutMs = options.storeTimeoutMs;
     this.failures = new StoreFailureLog(logger);
+    this.rejected = new RejectedCookieLog(logger);
     this.ids = options.ids;
     this.absoluteTimeoutMs = options.absoluteTimeoutMs;
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
@@ -50,10 +57,15 @@ export class StorePersistence implements SessionPersistence {
     const signer = this.signer;
     if (signer !== undefined) {
       const verified = signer.unsign(value);
-      if (verified === undefined) return this.ignored('a session cookie with a bad signature');
+      if (verified === undefined) {
+        // For the log's count only: a value of the signed shape was tampered with or signed
+        // under a secret we do not hold; anything else is garbage.
+        const reason = SIGNED_SHAPE.test(value) ? 'bad signature' : 'malformed';
+        return this.ignored('a session cookie with a bad signature', reason);
+      }
       return verified;
     }
-    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie');
+    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie', 'malformed');
     return { id: value, stale: false };
   }
 
@@ -179,8 +191,9 @@ export class StorePersistence implements SessionPersistence {
     return signer === undefined ? session.id : signer.sign(session.id);
   }
 
-  private ignored(what: string): undefined {
+  private ignored(what: string, reason: string): undefined {
     this.logger.debug(`Ignoring ${what}`);
+    this.rejected.record(reason);
     return undefined;
   }
 
