@@ -96,7 +96,8 @@ function stringifyData(data: ReadonlyMap<string, unknown>): string {
  * session starts on probation and moves to the protected segment when a later request reads
  * it, so a flood of one-request sessions (cookieless clients, bots) evicts its own kind
  * before anyone who came back. Sessions do not survive a restart and are not shared between
- * processes: use `RedisStore` or `PostgresStore` for more than one node.
+ * processes: use `RedisStore` or `PostgresStore` for more than one node. Destroy marks (see
+ * `SessionStore.destroy`) are kept beside the sessions, at most `maxEntries` of them.
  */
 export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private readonly shards: Array<Map<string, MemoryEntry>> = Array.from({ length: SHARDS }, () => new Map());
