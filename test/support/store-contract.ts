@@ -295,6 +295,25 @@ export function runStoreContract(contract: StoreContract): void {
       expect(await allOf(fresh as string)).toEqual({ data: { planted: 1 }, isNew: false });
     });
 
+    it('a logout racing 20 parallel first writes wins: afterwards nothing lives under the issued id', async () => {
+      const issued = cookieValue(await request(server).get('/read')) as string;
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        request(server)
+          .post('/set')
+          .send({ key: `race${i}`, value: i })
+          .set('Cookie', withId(issued)),
+      );
+      const logout = request(server).post('/destroy').set('Cookie', withId(issued));
+      const [loggedOut, ...written] = await Promise.all([logout, ...writes]);
+      expect(loggedOut.status).toBe(200);
+      expect(written.map((response) => response.status)).toEqual(written.map(() => 200));
+      expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+      expect(await allOf(issued)).toEqual({ data: {}, isNew: true });
+      // And a write after it all still cannot bring the id back.
+      expect(cookieValue(await setValue('after', 1, issued))).not.toBe(issued);
+      expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+    });
+
     it('a destroyed issued id is never adopted again: a late first write carrying it gets a fresh id', async () => {
       const issued = cookieValue(await request(server).get('/read')) as string;
       // Logged out before anything was written, then a write arrives with the old id.
