@@ -275,6 +275,28 @@ describe.each(PLATFORMS)('cookie lifecycle on %s', (platform) => {
       expect((await agent.get('/read')).body.data).toEqual({});
     });
 
+    it('20 parallel first writes from one new visitor: 20 sealed cookies of one key each, the browser keeps one (documented difference)', async () => {
+      const server = await start(new CookieStore({ secret: SECRET_A }));
+      // No cookie on the first response: a sealed session has nothing to carry yet, so there is
+      // no issued id for parallel first writes to share, and each seals its own session.
+      expect(setCookies(await request(server).get('/read').expect(200))).toEqual([]);
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          request(server)
+            .post('/set')
+            .send({ key: `k${i}`, value: i })
+            .expect(200),
+        ),
+      );
+      const tokens = responses.map((response) => cookieValue(response) as string);
+      expect(new Set(tokens).size).toBe(20);
+      const sessions = await Promise.all(
+        tokens.map(async (token) => (await request(server).get('/read').set('Cookie', `session_id=${token}`)).body),
+      );
+      expect(new Set(sessions.map((session) => session.id)).size).toBe(20);
+      sessions.forEach((session, i) => expect(session.data).toEqual({ [`k${i}`]: i }));
+    });
+
     it('refuses a session over 4096 bytes at set with a clear error and loses nothing', async () => {
       const agent = request.agent(await start(new CookieStore({ secret: SECRET_A })));
       await agent.post('/set').send({ key: 'user', value: 'ada' }).expect(200);

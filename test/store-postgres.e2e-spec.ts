@@ -100,7 +100,22 @@ describe('postgres: the user_id column on a table created before it existed', ()
     await expect(store.listByUser('ada')).rejects.toThrow(/has no user_id column/);
   });
 
-  it('the migration in the shipped postgres.schema.sql adds the column and its index to an existing table', async () => {
+  it('without the gone_until column: adopts nothing (first writes get fresh ids, as before), destroys and prunes as before', async () => {
+    const table = await oldTable();
+    const store = new PostgresStore({ pool, table, pruneInterval: false });
+    const adopted = key();
+    // Refused, so the handle mints a fresh id; nothing is written under the issued one.
+    expect(await store.adopt(adopted, plain())).toBe(false);
+    expect(await store.get(adopted)).toBeUndefined();
+    const live = key();
+    expect(await store.write(live, plain())).toBe(true);
+    // A destroy that asks for a mark still removes the session, and says it was live.
+    expect(await store.destroy(live, 60_000)).toBe(true);
+    expect(await store.get(live)).toBeUndefined();
+    expect(await store.prune()).toBe(0);
+  });
+
+  it('the migration in the shipped postgres.schema.sql adds the columns and the index to an existing table', async () => {
     const table = await oldTable();
     const store = new PostgresStore({ pool, table, pruneInterval: false });
     const kept = key();
@@ -110,7 +125,8 @@ describe('postgres: the user_id column on a table created before it existed', ()
       .split('\n')
       .filter((line) => /^(ALTER TABLE|CREATE INDEX IF NOT EXISTS sessions_user_id_idx)/.test(line))
       .map((line) => line.replaceAll(' sessions ', ` "${table}" `).replace('sessions_user_id_idx', `${table}_user_id_idx`));
-    expect(migration).toHaveLength(2);
+    // user_id and its index (bindUser), gone_until (destroy marks, one session from the first write).
+    expect(migration).toHaveLength(3);
     for (const statement of migration) await pool.query(statement);
     // Twice: a migration that runs again changes nothing.
     for (const statement of migration) await pool.query(statement);
@@ -123,6 +139,13 @@ describe('postgres: the user_id column on a table created before it existed', ()
       `${table}_user_id_idx`,
     ]);
     expect(index.rows[0]?.indexdef).toMatch(/\(user_id\) WHERE \(user_id IS NOT NULL\)/);
+    // Destroy marks work after the migration: a marked key refuses adoption, an unmarked one takes it.
+    const marked = key();
+    expect(await store.destroy(marked, 60_000)).toBe(false);
+    expect(await store.adopt(marked, plain())).toBe(false);
+    const fresh = key();
+    expect(await store.adopt(fresh, plain())).toBe(true);
+    expect(Object.fromEntries((await store.get(fresh))?.data ?? [])).toEqual({ a: 1 });
   });
 
   it('createTable: true adds the column and its index to an existing table', async () => {

@@ -250,6 +250,84 @@ export function runStoreContract(contract: StoreContract): void {
       expect(await fixture.store.get(storeKeyOf(id))).toBeUndefined();
     });
 
+    it('a new visitor: 20 parallel first writes of different keys make one session under the issued id (or, on a store that cannot adopt, 20); a planted unknown id is still not adopted', async () => {
+      // The first response issues the id; nothing is stored under it yet.
+      const first = await request(server).get('/read');
+      expect(first.status).toBe(200);
+      const issued = cookieValue(first) as string;
+      expect(issued).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          request(server)
+            .post('/set')
+            .send({ key: `first${i}`, value: i })
+            .set('Cookie', withId(issued)),
+        ),
+      );
+      expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200));
+      const expected = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`first${i}`, i]));
+      if (typeof fixture.store.adopt === 'function') {
+        // The id stays: no response sends another one, and every key is in one record.
+        expect(responses.map((response) => cookieValue(response) ?? issued)).toEqual(responses.map(() => issued));
+        expect(await allOf(issued)).toEqual({ data: expected, isNew: false });
+        const stored = await fixture.store.get(storeKeyOf(issued));
+        expect(stored && Object.fromEntries(stored.data)).toEqual(expected);
+      } else {
+        // Today's strict rule on a store that cannot create-if-absent: each first write gets a
+        // fresh id of its own, holding its own key, and nothing is written under the issued one.
+        const ids = responses.map((response) => cookieValue(response));
+        expect(new Set(ids).size).toBe(20);
+        expect(ids).not.toContain(issued);
+        expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+        const kept = await Promise.all(ids.map(async (id) => (await allOf(id as string)).data));
+        expect(Object.assign({}, ...kept)).toEqual(expected);
+      }
+
+      // A well-formed id this server never issued is not adopted: the write gets a fresh id.
+      const planted = randomBytes(32).toString('base64url');
+      const minted = await setValue('planted', 1, planted);
+      const fresh = cookieValue(minted);
+      expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(fresh).not.toBe(planted);
+      expect(await fixture.store.get(storeKeyOf(planted))).toBeUndefined();
+      expect(await allOf(fresh as string)).toEqual({ data: { planted: 1 }, isNew: false });
+    });
+
+    it('a logout racing 20 parallel first writes wins: afterwards nothing lives under the issued id', async () => {
+      const issued = cookieValue(await request(server).get('/read')) as string;
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        request(server)
+          .post('/set')
+          .send({ key: `race${i}`, value: i })
+          .set('Cookie', withId(issued)),
+      );
+      const logout = request(server).post('/destroy').set('Cookie', withId(issued));
+      const [loggedOut, ...written] = await Promise.all([logout, ...writes]);
+      expect(loggedOut.status).toBe(200);
+      expect(written.map((response) => response.status)).toEqual(written.map(() => 200));
+      expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+      expect(await allOf(issued)).toEqual({ data: {}, isNew: true });
+      // And a write after it all still cannot bring the id back.
+      expect(cookieValue(await setValue('after', 1, issued))).not.toBe(issued);
+      expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+    });
+
+    it('a destroyed issued id is never adopted again: a late first write carrying it gets a fresh id', async () => {
+      const issued = cookieValue(await request(server).get('/read')) as string;
+      // Logged out before anything was written, then a write arrives with the old id.
+      const logout = await request(server).post('/destroy').set('Cookie', withId(issued));
+      expect(logout.status).toBe(200);
+      const late = await setValue('late', 1, issued);
+      const fresh = cookieValue(late);
+      expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(fresh).not.toBe(issued);
+      expect(await fixture.store.get(storeKeyOf(issued))).toBeUndefined();
+      expect(await allOf(issued)).toEqual({ data: {}, isNew: true });
+      expect(await allOf(fresh as string)).toEqual({ data: { late: 1 }, isNew: false });
+    });
+
     it('100 parallel requests setting different keys of one session keep all 100 keys', async () => {
       const id = await newSession();
       const responses = await Promise.all(
@@ -555,6 +633,51 @@ function runStoreExpiry(contract: StoreContract): void {
       expect(await store.get(key)).toBeUndefined();
       expect(await cas(key, 'n', 3, 4)).toEqual({ outcome: 'gone' });
       expect(await store.get(key)).toBeUndefined();
+    });
+
+    it('adopt creates a session or merges into the live one; a destroy mark refuses it and is no session', async (store) => {
+      if (store.adopt === undefined) {
+        // A store that cannot create-if-absent: the handle gives each first write a fresh id.
+        expect(contract.name).toMatch(/express-session|nova/);
+        return;
+      }
+      const adopt = (key: string, set: Record<string, unknown>, createdAt: number) =>
+        store.adopt!(key, createWrite(set, createdAt, 60_000));
+      const createdAt = Date.now() - 5_000;
+      const key = freshKey();
+      expect(await adopt(key, { a: 1 }, createdAt)).toBe(true);
+      // A second first write merges per key and keeps the first one's creation time.
+      expect(await adopt(key, { b: 2, a: 3 }, createdAt + 1)).toBe(true);
+      const merged = await store.get(key);
+      expect(merged && Object.fromEntries(merged.data)).toEqual({ a: 3, b: 2 });
+      expect(merged?.createdAt).toBe(createdAt);
+
+      // Destroyed with a mark: the live session was there (true), and adopt now refuses.
+      expect(await store.destroy(key, 60_000)).toBe(true);
+      expect(await adopt(key, { c: 1 }, createdAt)).toBe(false);
+      // The mark is no session to anything else.
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.touch(key, 60_000)).toBe(false);
+      expect(await store.write(key, updateWrite({ d: 1 }, 60_000))).toBe(false);
+      expect(await store.compareAndSet?.(key, 'd', undefined, 1, 60_000)).toEqual({ outcome: 'gone' });
+      expect(await store.destroy(key, 60_000)).toBe(false);
+      expect(await store.get(key)).toBeUndefined();
+
+      // A key that never held a session can be marked too (a logout before the first write).
+      const never = freshKey();
+      expect(await store.destroy(never, 60_000)).toBe(false);
+      expect(await adopt(never, { a: 1 }, createdAt)).toBe(false);
+
+      // A mark runs out: the key can be adopted again afterwards.
+      const brief = freshKey();
+      expect(await store.destroy(brief, 20)).toBe(false);
+      await sleep(60);
+      expect(await adopt(brief, { a: 1 }, createdAt)).toBe(true);
+      expect(Object.fromEntries((await store.get(brief))?.data ?? [])).toEqual({ a: 1 });
+
+      // A plain destroy (no mark) leaves the key adoptable, as for ids that cannot be adopted anyway.
+      expect(await store.destroy(brief)).toBe(true);
+      expect(await adopt(brief, { e: 1 }, createdAt)).toBe(true);
     });
 
     it('an idle session expires; a touch slides the idle timeout; an expired one stays gone', () =>

@@ -77,6 +77,12 @@ export interface SessionModuleOptions {
    * out. Each secret must be at least 32 bytes. A bad signature means a fresh anonymous
    * session, without a store call. Default: none (ids are unguessable without it; signing
    * adds defence in depth and lets you invalidate every cookie by dropping a secret).
+   *
+   * The secrets also key the tag by which the application recognises the ids it issued, so a
+   * new visitor keeps its id when its first writes arrive in parallel (a key of its own,
+   * derived with HKDF; the first secret tags, all recognise). Give every node the same
+   * secret: without one, each process draws its own key at start-up, and a first write that
+   * reaches another node (or this one after a restart) gets a fresh id.
    */
   secret?: string | readonly string[];
   /**

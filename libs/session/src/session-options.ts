@@ -1,4 +1,5 @@
 import { SessionIdSigner } from './cookie/id-signer.js';
+import { SessionIdIssuer } from './cookie/session-id-issuer.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import { type ResolvedCsrfOptions, resolveCsrfOptions } from './security/csrf-origin.js';
 
@@ -22,6 +23,11 @@ export interface ResolvedSessionOptions {
   csrf: ResolvedCsrfOptions;
   /** Signs and verifies cookie ids when a secret is configured. */
   signer: SessionIdSigner | undefined;
+  /**
+   * Mints ids and recognises the ones this application issued (keyed by `secret`, or by a key
+   * made at start-up when there is none), so a new visitor keeps the id it was given.
+   */
+  ids: SessionIdIssuer;
   /** Largest session a server-side store accepts, in bytes of JSON; undefined when off. */
   maxSessionBytes: number | undefined;
   cookie: {
@@ -154,6 +160,7 @@ export function resolveSessionOptions(options: SessionModuleOptions = {}): Resol
     failFast: flag('failFast', options.failFast, false),
     csrf: resolveCsrfOptions(options.csrf),
     signer: options.secret === undefined ? undefined : new SessionIdSigner(options.secret),
+    ids: new SessionIdIssuer(options.secret),
     maxSessionBytes: maxSessionBytes === false ? undefined : maxSessionBytes,
     cookie: {
       name,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { generateSessionId, isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
+import { isWellFormedSessionId, sessionStoreKey } from './cookie/session-id.js';
 import type { Session, SessionData, SessionKey, SessionValue } from './session/session.interface.js';
 import type { SessionUpdateOptions } from './session/session-update.js';
 import { SessionManager, isLiveSession } from './request/session.manager.js';
@@ -23,9 +23,13 @@ export class SessionService {
     this.users = new UserSessionIndex(sessions);
   }
 
-  /** A new session id: 32 random bytes, base64url (43 characters). */
+  /**
+   * A new session id, as the module issues them: 32 bytes, base64url (43 characters), 160 of
+   * its bits random, the rest its issue time and a tag by which this application recognises
+   * it (see "Strict ids" in the README).
+   */
   generateSessionId(): string {
-    return generateSessionId();
+    return this.sessions.options.ids.issue();
   }
 
   /** The request's session handle (the same one `@Session()` injects). */
@@ -96,7 +100,12 @@ export class SessionService {
   async revoke(sessionId: string): Promise<void> {
     if (!isWellFormedSessionId(sessionId)) return;
     const key = sessionStoreKey(sessionId);
-    await withDeadline(() => this.sessions.store.destroy(key), this.sessions.options.storeTimeoutMs);
+    const store = this.sessions.store;
+    // An id that could still be adopted at a first write is kept from it until it could not.
+    const now = Date.now();
+    const issuedAt = this.sessions.persistence.issuedAt(sessionId, now);
+    const markTtl = issuedAt === undefined ? 0 : issuedAt + this.sessions.options.absoluteTimeoutMs - now;
+    await withDeadline(() => (markTtl > 0 ? store.destroy(key, markTtl) : store.destroy(key)), this.sessions.options.storeTimeoutMs);
   }
 
   /**

@@ -10,6 +10,7 @@ import { readUserBinding, SessionUserIndexUnsupportedError } from '../users/user
 import type { CookieRevocation } from '../users/cookie-revocation.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import { withDeadline } from './store-deadline.js';
+import { RejectedCookieLog } from './rejected-cookie.log.js';
 
 /** Every write, touch and removal succeeds at once: the record goes out with the response. */
 const DONE = Promise.resolve(true);
@@ -26,6 +27,8 @@ export class SealedCookiePersistence implements SessionPersistence {
   readonly cookieOnExtend = true;
   private readonly persistent: boolean;
   private readonly timeoutMs: number;
+  /** @internal Refused cookies, reported in aggregate. */
+  readonly rejected: RejectedCookieLog;
 
   constructor(
     private readonly sealer: CookieSealer,
@@ -37,12 +40,14 @@ export class SealedCookiePersistence implements SessionPersistence {
   ) {
     this.persistent = options.cookie.persistent;
     this.timeoutMs = options.storeTimeoutMs;
+    this.rejected = new RejectedCookieLog(logger);
   }
 
   decode(value: string, now: number): IncomingSession | undefined {
     const opened = this.sealer.open(value, now);
     if (opened === undefined) {
       this.logger.debug('Ignoring an invalid or expired sealed session cookie');
+      this.rejected.record('not sealed by us, tampered with or expired');
       return undefined;
     }
     const { session, stale } = opened;
@@ -71,6 +76,11 @@ export class SealedCookiePersistence implements SessionPersistence {
 
   touch(_key: string, _ttl: number): Promise<boolean> {
     return DONE;
+  }
+
+  /** A sealed session is never adopted: a new visitor has no cookie until its first write. */
+  issuedAt(): undefined {
+    return undefined;
   }
 
   /** Nothing to remove: a destroyed session's cookie is expired instead (a copy stays valid). */

@@ -63,8 +63,22 @@ export interface SessionPersistence {
   write(key: string, change: SessionWrite): Promise<boolean>;
   /** Moves the record's expiry to `ttl` ms from now; `false` when the record is gone. */
   touch(key: string, ttl: number): Promise<boolean>;
-  /** Removes the record: `true` removed, `false` there was none, nothing when it cannot tell. */
-  remove(key: string): Promise<boolean | void>;
+  /**
+   * Removes the record: `true` removed, `false` there was none, nothing when it cannot tell.
+   * With `markUntil` (epoch ms), the key cannot be adopted (`adopt`) until then.
+   */
+  remove(key: string, markUntil?: number): Promise<boolean | void>;
+  /**
+   * When this application issued `id` (epoch ms), if a record may be started under that id at
+   * its first write (`adopt`); `undefined` for an id it did not issue, or where records cannot
+   * be adopted (a sealed cookie, a store without `adopt`). No I/O.
+   */
+  issuedAt(id: string, now: number): number | undefined;
+  /**
+   * The first write of an issued id: creates the record, or merges into the one a parallel
+   * request created; `false` (nothing written) when the id was destroyed. See `SessionStore.adopt`.
+   */
+  adopt?(key: string, change: SessionWrite): Promise<boolean>;
   /**
    * The atomic per-key update against the record (see `SessionStore.compareAndSet`). Absent
    * where the record travels with the request (a sealed cookie): `session.update` then works

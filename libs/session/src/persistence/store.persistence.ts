@@ -9,6 +9,11 @@ import type { IncomingSession, PersistedSession, SessionPersistence } from './se
 import { withDeadline } from './store-deadline.js';
 import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
+import { RejectedCookieLog } from './rejected-cookie.log.js';
+import type { SessionIdIssuer } from '../cookie/session-id-issuer.js';
+
+/** `<id>.<signature>`: what a signed cookie looks like before its signature is checked. */
+const SIGNED_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
 
 /**
  * Records in a server-side `SessionStore`, keyed by the SHA-256 of the id; the cookie carries
@@ -24,6 +29,10 @@ export class StorePersistence implements SessionPersistence {
   private readonly maxSessionBytes: number | undefined;
   private readonly timeoutMs: number;
   private readonly failures: StoreFailureLog;
+  /** @internal Refused cookies, reported in aggregate. */
+  readonly rejected: RejectedCookieLog;
+  private readonly ids: SessionIdIssuer;
+  private readonly absoluteTimeoutMs: number;
   /** One `session.update` of a field at a time in this process (see `inTurn`). */
   private readonly updates = new KeyLock();
 
@@ -36,6 +45,9 @@ export class StorePersistence implements SessionPersistence {
     this.maxSessionBytes = options.maxSessionBytes;
     this.timeoutMs = options.storeTimeoutMs;
     this.failures = new StoreFailureLog(logger);
+    this.rejected = new RejectedCookieLog(logger);
+    this.ids = options.ids;
+    this.absoluteTimeoutMs = options.absoluteTimeoutMs;
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
     // promises a fresh cookie) has to follow the store's.
     this.cookieOnExtend = options.cookie.persistent || options.renew !== undefined;
@@ -45,10 +57,15 @@ export class StorePersistence implements SessionPersistence {
     const signer = this.signer;
     if (signer !== undefined) {
       const verified = signer.unsign(value);
-      if (verified === undefined) return this.ignored('a session cookie with a bad signature');
+      if (verified === undefined) {
+        // For the log's count only: a value of the signed shape was tampered with or signed
+        // under a secret we do not hold; anything else is garbage.
+        const reason = SIGNED_SHAPE.test(value) ? 'bad signature' : 'malformed';
+        return this.ignored('a session cookie with a bad signature', reason);
+      }
       return verified;
     }
-    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie');
+    if (!isWellFormedSessionId(value)) return this.ignored('a malformed session cookie', 'malformed');
     return { id: value, stale: false };
   }
 
@@ -80,11 +97,36 @@ export class StorePersistence implements SessionPersistence {
     }
   }
 
-  async remove(key: string): Promise<boolean | void> {
+  async remove(key: string, markUntil?: number): Promise<boolean | void> {
+    const store = this.store;
+    // A mark only matters where ids are adopted, and only until the id could be adopted no more.
+    const markTtl = markUntil === undefined || store.adopt === undefined ? undefined : markUntil - Date.now();
     try {
-      return await withDeadline(() => this.store.destroy(key), this.timeoutMs);
+      if (markTtl === undefined || markTtl <= 0) return await withDeadline(() => store.destroy(key), this.timeoutMs);
+      return await withDeadline(() => store.destroy(key, markTtl), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('destroy', error);
+    }
+  }
+
+  /**
+   * An id this application issued may be adopted by its first write while its absolute timeout
+   * (counted from the issue time) has not passed, and only on a store that can adopt.
+   */
+  issuedAt(id: string, now: number): number | undefined {
+    if (this.store.adopt === undefined) return undefined;
+    const issuedAt = this.ids.issuedAt(id, now);
+    if (issuedAt === undefined || issuedAt + this.absoluteTimeoutMs <= now) return undefined;
+    return issuedAt;
+  }
+
+  async adopt(key: string, change: SessionWrite): Promise<boolean> {
+    const store = this.store;
+    const adopt = store.adopt as NonNullable<SessionStore['adopt']>;
+    try {
+      return await withDeadline(() => adopt.call(store, key, change), this.timeoutMs);
+    } catch (error) {
+      throw this.unavailable('write', error);
     }
   }
 
@@ -149,8 +191,9 @@ export class StorePersistence implements SessionPersistence {
     return signer === undefined ? session.id : signer.sign(session.id);
   }
 
-  private ignored(what: string): undefined {
+  private ignored(what: string, reason: string): undefined {
     this.logger.debug(`Ignoring ${what}`);
+    this.rejected.record(reason);
     return undefined;
   }
 

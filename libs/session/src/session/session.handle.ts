@@ -1,6 +1,5 @@
 import type { Logger } from '@nestjs/common';
 import type { SealedSession } from '../cookie/cookie-sealer.js';
-import { generateSessionId } from '../cookie/session-id.js';
 import type { SessionCookieWriter } from '../cookie/session-cookie.js';
 import type { IncomingSession, PersistedSession, SessionPersistence } from '../persistence/session-persistence.js';
 import type { RegenerateOptions, Session, SessionData, SessionKey, SessionValue } from './session.interface.js';
@@ -70,7 +69,10 @@ export class SessionHandle implements Session, PersistedSession {
   private currentId: string;
   /** Where the persistence addresses the record of `currentId`; computed once, when needed. */
   private currentKey: string | undefined;
-  /** Minted in this request, or found in the store: safe to write under (Plug's strict rule). */
+  /**
+   * Minted in this request, or found in the store: safe to write under (Plug's strict rule).
+   * An untrusted id is still written under when this application issued it (`adoptFirstWrite`).
+   */
   private trusted: boolean;
   /** A record exists under `currentId` (in the store, or in the cookie). */
   private exists = false;
@@ -96,9 +98,10 @@ export class SessionHandle implements Session, PersistedSession {
   /**
    * Record keys to remove before anything else is written (destroyed or regenerated away).
    * `moving`: the data goes on under a new id, which must not happen if the old record was
-   * already gone (a concurrent logout destroyed it).
+   * already gone (a concurrent logout destroyed it). `markUntil`: the id could be adopted
+   * until then, so the store keeps the key from being adopted until then (a destroy mark).
    */
-  private readonly doomed: Array<{ key: string; moving: boolean }> = [];
+  private readonly doomed: Array<{ key: string; moving: boolean; markUntil: number | undefined }> = [];
   /** Bumped whenever the handle starts over under a new id: stale async work checks it. */
   private generation = 0;
   private destroyed = false;
@@ -136,7 +139,7 @@ export class SessionHandle implements Session, PersistedSession {
     private readonly onFirstUse?: (handle: SessionHandle) => void,
   ) {
     this.persistence = deps.persistence;
-    this.currentId = incoming?.id ?? generateSessionId();
+    this.currentId = incoming?.id ?? deps.options.ids.issue();
     this.trusted = incoming === undefined;
     this.createdAt = Date.now();
     // A fresh id has nothing to load, and a sealed cookie brought its record along (which, when
@@ -351,7 +354,7 @@ export class SessionHandle implements Session, PersistedSession {
     this.assertOpen();
     this.onStartOver?.('ended');
     // No load needed: whatever the store holds under this id goes.
-    if (this.exists || !this.trusted) this.doomed.push({ key: this.recordKey(), moving: false });
+    if (this.exists || !this.trusted) this.doom(false);
     this.startOver();
     this.destroyed = true;
   }
@@ -369,7 +372,7 @@ export class SessionHandle implements Session, PersistedSession {
     await this.ensureLoaded();
     if (generation !== this.generation) return;
     this.onStartOver?.('renewing');
-    if (this.exists) this.doomed.push({ key: this.recordKey(), moving: true });
+    if (this.exists) this.doom(true);
     const kept = new Map([...this.values].filter(([key]) => keep === undefined || keep.has(key)));
     // A new CSRF secret with the new id: a token issued before login is worthless after it.
     kept.delete(CSRF_SECRET_KEY);
@@ -626,7 +629,7 @@ export class SessionHandle implements Session, PersistedSession {
   /** Forgets the current id and data: what follows starts a new session under a new id. */
   private startOver(): void {
     this.generation++;
-    this.currentId = generateSessionId();
+    this.currentId = this.deps.options.ids.issue();
     this.currentKey = undefined;
     this.trusted = true;
     this.exists = false;
@@ -698,7 +701,8 @@ export class SessionHandle implements Session, PersistedSession {
     if (this.currentId !== id) return;
     const now = Date.now();
     if (record !== undefined && this.reachedAbsoluteTimeout(record, now)) {
-      this.doomed.push({ key, moving: false });
+      // Past its absolute timeout, the id can no longer be adopted either: no mark needed.
+      this.doomed.push({ key, moving: false, markUntil: undefined });
       record = undefined;
     }
     if (record !== undefined && record.expiresAt > now) this.adopt(record);
@@ -790,10 +794,21 @@ export class SessionHandle implements Session, PersistedSession {
     else await this.writeCreate(now);
   }
 
+  /**
+   * Queues the current record's removal for the commit. An id this application issued could be
+   * adopted by a late write (one that found no record) until its absolute timeout: the removal
+   * marks the key until then, so neither a logout nor a regenerate is ever undone that way.
+   */
+  private doom(moving: boolean): void {
+    const issuedAt = this.persistence.issuedAt(this.currentId, Date.now());
+    const markUntil = issuedAt === undefined ? undefined : issuedAt + this.deps.options.absoluteTimeoutMs;
+    this.doomed.push({ key: this.recordKey(), moving, markUntil });
+  }
+
   private async destroyDoomed(): Promise<void> {
     while (this.doomed.length > 0) {
-      const { key, moving } = this.doomed[0];
-      const removed = await this.persistence.remove(key);
+      const { key, moving, markUntil } = this.doomed[0];
+      const removed = await this.persistence.remove(key, markUntil);
       this.doomed.shift();
       if (moving && removed === false) this.lostToConcurrentDestroy();
     }
@@ -811,24 +826,57 @@ export class SessionHandle implements Session, PersistedSession {
   }
 
   private async writeCreate(now: number): Promise<void> {
-    // Plug's strict rule: never adopt an id the client brought but the store does not hold.
-    if (!this.trusted) {
-      this.currentId = generateSessionId();
-      this.currentKey = undefined;
-      this.trusted = true;
-      this.createdAt = now;
-    }
     const set = new Map(this.values);
     const flash = this.staged.get(FLASH_KEY);
     if (flash !== undefined && flash !== REMOVED) set.set(FLASH_KEY, flash);
     this.resetStaged();
+    const issuedAt = this.trusted ? undefined : this.persistence.issuedAt(this.currentId, now);
+    // Plug's strict rule: never adopt an id the client brought that this application did not
+    // issue (or whose absolute timeout has passed) and the store does not hold.
+    if (!this.trusted && issuedAt === undefined) this.mintFresh(now);
     if (set.size === 0 && this.binding === undefined) return;
+    if (issuedAt !== undefined && (await this.adoptFirstWrite(set, issuedAt, now))) return;
     const ttl = this.ttl(now);
     const user = this.stageBinding(set, now);
     await this.persistence.write(this.recordKey(), { mode: 'create', set, delete: [], clear: false, createdAt: this.createdAt, ttl, user });
     this.exists = true;
     this.expiresAt = now + ttl;
     this.extended = true;
+  }
+
+  /** Gives the session a new id of this request's minting: nothing was written under the old one. */
+  private mintFresh(now: number): void {
+    this.currentId = this.deps.options.ids.issue(now);
+    this.currentKey = undefined;
+    this.trusted = true;
+    this.createdAt = now;
+  }
+
+  /**
+   * The first write of an id this application issued to a new visitor (Nova keeps the id it
+   * issued): the store creates the record, or merges this request's keys into the one a
+   * parallel first write created, so parallel first writes make one session. Its absolute
+   * timeout counts from the issue time, which every such write agrees on, so an id whose
+   * session expired is never revived for longer than the id was ever good for. Resolves
+   * `false`, having minted a fresh id, when the store refuses: the id was destroyed (or
+   * revoked) since it was issued, and a destroyed id never comes back.
+   */
+  private async adoptFirstWrite(set: Map<string, unknown>, issuedAt: number, now: number): Promise<boolean> {
+    const adopt = this.persistence.adopt as NonNullable<SessionPersistence['adopt']>;
+    this.createdAt = issuedAt;
+    const ttl = this.ttl(now);
+    const user = this.stageBinding(set, now);
+    const change: SessionWrite = { mode: 'create', set, delete: [], clear: false, createdAt: issuedAt, ttl, user };
+    if (!(await adopt.call(this.persistence, this.recordKey(), change))) {
+      this.deps.logger.debug('A first write carried an id that was destroyed since it was issued; starting a new session');
+      this.mintFresh(now);
+      return false;
+    }
+    this.trusted = true;
+    this.exists = true;
+    this.expiresAt = now + ttl;
+    this.extended = true;
+    return true;
   }
 
   private async writeUpdate(now: number): Promise<void> {

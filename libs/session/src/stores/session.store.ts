@@ -106,8 +106,27 @@ export abstract class SessionStore {
    * Removes a session. Removing a session that does not exist is not an error. Resolves `true`
    * when a live session was removed and `false` when there was none; a store that cannot tell
    * resolves nothing. `regenerate()` relies on the answer to notice a concurrent logout.
+   *
+   * `markTtl` (ms), given when the key's id could still be adopted (see `adopt`): for that
+   * long, `adopt` of this key must refuse, whether or not a session was there, so a late
+   * write carrying a destroyed id never brings it back. A mark is no session: `get`,
+   * `write`'s updates, `touch`, `compareAndSet` and `listByUser` see nothing there, and a later
+   * `destroy` answers `false` for it. Stores without `adopt` ignore it.
    */
-  abstract destroy(key: string): Promise<boolean | void>;
+  abstract destroy(key: string, markTtl?: number): Promise<boolean | void>;
+
+  /**
+   * Optional: the first write of an id this application issued to a new visitor, which
+   * parallel requests may make at once (Nova keeps the id it issued). In one atomic step:
+   * when a destroy mark is on `key` (see `destroy`), writes nothing and resolves `false`;
+   * otherwise creates the session holding `change.set` (with `change.createdAt`) when there
+   * is no live one, or sets `change.set` in the live one per key, as an update would (its
+   * `createdAt` kept), and resolves `true`. Either way the expiry moves to `change.ttl` and
+   * `change.user`, when present, indexes it. `change.mode` is `'create'`; `delete` and
+   * `clear` are empty. A store without it gives the visitor a fresh id at its first write
+   * instead (each parallel first write then starts its own session).
+   */
+  adopt?(key: string, change: SessionWrite): Promise<boolean>;
 
   /**
    * Optional start-up check, run once when the application boots: resolves when the store can

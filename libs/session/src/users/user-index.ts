@@ -58,7 +58,7 @@ export class UserSessionIndex {
     if (typeof handle !== 'string') return false;
     const record = (await this.records(userId)).find((each) => userSessionHandle(each.key) === handle);
     if (record === undefined) return false;
-    return (await this.destroy([record.key])) === 1;
+    return (await this.destroy([record])) === 1;
   }
 
   async revokeAll(userId: string, except: object | undefined): Promise<number> {
@@ -69,8 +69,8 @@ export class UserSessionIndex {
       return 0;
     }
     const kept = except === undefined ? NONE : this.currentKeys(except);
-    const keys = (await this.records(userId)).map((record) => record.key).filter((key) => !kept.has(key));
-    return this.destroy(keys);
+    const records = (await this.records(userId)).filter((record) => !kept.has(record.key));
+    return this.destroy(records);
   }
 
   /**
@@ -105,9 +105,19 @@ export class UserSessionIndex {
     return this.call(() => store.listByUser(userId));
   }
 
-  /** Destroys the records in parallel; resolves how many were live. */
-  private async destroy(keys: string[]): Promise<number> {
-    const results = await Promise.all(keys.map((key) => this.call(() => this.store.destroy(key))));
+  /**
+   * Destroys the records in parallel; resolves how many were live. Each key is marked for what
+   * is left of its absolute timeout (counted from the record's creation, never before its id's
+   * issue), so a late first write carrying a revoked id cannot adopt it again.
+   */
+  private async destroy(records: UserSessionRecord[]): Promise<number> {
+    const absoluteTimeoutMs = this.sessions.options.absoluteTimeoutMs;
+    const results = await Promise.all(
+      records.map(({ key, session }) => {
+        const markTtl = session.createdAt + absoluteTimeoutMs - Date.now();
+        return this.call(() => (markTtl > 0 ? this.store.destroy(key, markTtl) : this.store.destroy(key)));
+      }),
+    );
     // A store that cannot tell (void) still removed it.
     return results.filter((removed) => removed !== false).length;
   }

@@ -84,6 +84,10 @@ function record(createdAt: number, data: ReadonlyMap<string, unknown>, now: numb
  * of calling the wrapped store's `touch`, because connect-redis and connect-pg-simple only
  * extend their own TTL there. So with this adapter a read that slides the timeout costs one
  * whole-record write, where `RedisStore` and `PostgresStore` only extend a TTL.
+ *
+ * No `adopt`: a connect-style store has no create-if-absent, so a new visitor's first write
+ * under the id it was issued gets a fresh id (each of several parallel first writes its own
+ * session), and destroy marks are not needed.
  */
 export class ExpressSessionStoreAdapter extends SessionStore implements OnApplicationShutdown {
   private readonly lock = new KeyLock();

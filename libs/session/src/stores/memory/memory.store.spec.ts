@@ -565,3 +565,42 @@ describe('MemoryStore', () => {
     });
   });
 });
+
+describe('MemoryStore destroy marks', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  const marksOf = (store: MemoryStore): Map<string, number> => (store as unknown as { marks: Map<string, number> }).marks;
+
+  it('keeps at most maxEntries marks, dropping the oldest first, and never counts them as sessions', async () => {
+    const store = new MemoryStore({ maxEntries: 3 });
+    for (const key of ['k1', 'k2', 'k3', 'k4']) expect(await store.destroy(key, 10 * MINUTE)).toBe(false);
+    expect(marksOf(store).size).toBe(3);
+    expect(store.size).toBe(0);
+    // The oldest mark went: that key can be adopted again, the others not.
+    expect(await store.adopt('k1', create({ a: 1 }))).toBe(true);
+    for (const key of ['k2', 'k3', 'k4']) expect(await store.adopt(key, create({ a: 1 }))).toBe(false);
+    store.onApplicationShutdown();
+  });
+
+  it('a mark runs out at its time; the sweep drops run-out marks', async () => {
+    const store = new MemoryStore({ sweepInterval: 1 });
+    await store.destroy('gone', 5_000);
+    await store.destroy('kept', 60_000);
+    vi.advanceTimersByTime(4_000);
+    expect(await store.adopt('gone', create({ a: 1 }))).toBe(false);
+    vi.advanceTimersByTime(2_000);
+    await store.sweep();
+    expect([...marksOf(store).keys()]).toEqual(['kept']);
+    expect(await store.adopt('gone', create({ a: 1 }))).toBe(true);
+    store.onApplicationShutdown();
+    expect(marksOf(store).size).toBe(0);
+  });
+});

@@ -96,7 +96,8 @@ function stringifyData(data: ReadonlyMap<string, unknown>): string {
  * session starts on probation and moves to the protected segment when a later request reads
  * it, so a flood of one-request sessions (cookieless clients, bots) evicts its own kind
  * before anyone who came back. Sessions do not survive a restart and are not shared between
- * processes: use `RedisStore` or `PostgresStore` for more than one node.
+ * processes: use `RedisStore` or `PostgresStore` for more than one node. Destroy marks (see
+ * `SessionStore.destroy`) are kept beside the sessions, at most `maxEntries` of them.
  */
 export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private readonly shards: Array<Map<string, MemoryEntry>> = Array.from({ length: SHARDS }, () => new Map());
@@ -122,6 +123,13 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private closed = false;
   /** Per-user index: the keys of each user's sessions. Entries leave it when they leave the store. */
   private readonly users = new Map<string, Set<string>>();
+  /**
+   * Destroy marks (see `SessionStore.destroy`): key -> epoch ms until which `adopt` refuses it.
+   * Insertion order is age order; at most `maxEntries` are kept (the oldest go first, and
+   * the sweep drops run-out ones, in its slices: 100,000 marks in one go took 16 ms), about
+   * 150 bytes of heap each, outside `maxBytes`.
+   */
+  private readonly marks = new Map<string, number>();
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
@@ -202,10 +210,28 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     return true;
   }
 
-  async destroy(key: string): Promise<boolean> {
-    const live = this.live(key, Date.now()) !== undefined;
+  async destroy(key: string, markTtl?: number): Promise<boolean> {
+    const now = Date.now();
+    const live = this.live(key, now) !== undefined;
     this.remove(key);
+    if (markTtl !== undefined && markTtl > 0) this.mark(key, now + markTtl);
     return live;
+  }
+
+  /**
+   * The first write of an issued id (see `SessionStore.adopt`): one synchronous step, so
+   * parallel first writes and a destroy cannot interleave with it.
+   */
+  override async adopt(key: string, change: SessionWrite): Promise<boolean> {
+    const now = Date.now();
+    const markedUntil = this.marks.get(key);
+    if (markedUntil !== undefined) {
+      if (markedUntil > now) return false;
+      this.marks.delete(key);
+    }
+    const entry = this.live(key, now);
+    if (entry === undefined) return this.write(key, change);
+    return this.write(key, { ...change, mode: 'update', delete: [], clear: false });
   }
 
   /**
@@ -254,6 +280,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.probation.clear();
     this.protectedSegment.clear();
     this.users.clear();
+    this.marks.clear();
     this.count = 0;
     this.dataBytes = 0;
     this.protectedCount = 0;
@@ -263,8 +290,9 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   /** Removes every expired session now, in slices; resolves when the pass is done. */
   sweep(): Promise<void> {
     if (this.sweepPass !== undefined) return this.sweepPass;
+    // The shards one after another, then the destroy marks (as if a last shard), in the same slices.
     let shardIndexNow = 0;
-    let cursor = this.shards[0].entries();
+    let cursor: Iterator<[string, MemoryEntry | number]> = this.shards[0].entries();
     let done!: () => void;
     const pass = new Promise<void>((resolve) => (done = resolve));
     const finish = (): void => {
@@ -279,12 +307,16 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
         if ((seen & 255) === 255 && performance.now() - started > SWEEP_SLICE_MS) break;
         const next = cursor.next();
         if (next.done) {
-          if (++shardIndexNow === SHARDS) return finish();
-          cursor = this.shards[shardIndexNow].entries();
+          if (++shardIndexNow > SHARDS) return finish();
+          cursor = shardIndexNow === SHARDS ? this.marks.entries() : this.shards[shardIndexNow].entries();
           continue;
         }
         const [key, entry] = next.value;
-        if (entry.expiresAt <= now && this.shards[shardIndexNow].delete(key)) this.forget(entry);
+        if (typeof entry === 'number') {
+          if (entry <= now) this.marks.delete(key);
+        } else if (entry.expiresAt <= now && this.shards[shardIndexNow].delete(key)) {
+          this.forget(entry);
+        }
       }
       setImmediate(slice);
     };
@@ -292,6 +324,18 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     this.sweepPass = pass;
     slice();
     return pass;
+  }
+
+  /** Keeps `key` from being adopted until `until`, within the cap on marks. */
+  private mark(key: string, until: number): void {
+    // Re-inserted, so the map stays in the order the marks were set.
+    this.marks.delete(key);
+    this.marks.set(key, until);
+    while (this.marks.size > this.maxEntries) {
+      const oldest = this.marks.keys().next().value as string;
+      this.marks.delete(oldest);
+    }
+    this.startSweeping();
   }
 
   private live(key: string, now: number): MemoryEntry | undefined {

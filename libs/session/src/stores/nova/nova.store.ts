@@ -102,7 +102,9 @@ function copyJson(value: unknown): unknown {
  * nodes a four-function backend offers no atomic step, so two nodes committing to the same
  * session at the same instant can lose a key from the list; use `RedisStore` or
  * `PostgresStore` for that. Expiry is enforced here on every read; the backend deletes
- * abandoned sessions only if it implements `expire`.
+ * abandoned sessions only if it implements `expire`. No `adopt`: across nodes the four
+ * functions cannot create-if-absent, so a new visitor's first write under the id it was
+ * issued gets a fresh id (each of several parallel first writes its own session).
  */
 export class NovaStore extends SessionStore implements OnModuleInit, OnApplicationShutdown {
   private readonly lock = new KeyLock();

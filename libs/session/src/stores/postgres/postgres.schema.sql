@@ -11,7 +11,10 @@ CREATE TABLE IF NOT EXISTS sessions (
   -- Idle expiry, set from the database clock; expired rows are ignored and pruned.
   expires_at timestamptz NOT NULL,
   -- The user the session is bound to (session.bindUser), for listing and revoking a user's sessions.
-  user_id    text
+  user_id    text,
+  -- A destroy mark: the session was destroyed and its id may not start a session again until
+  -- then (the row is emptied and expired meanwhile). NULL for every live session.
+  gone_until timestamptz
 );
 
 CREATE INDEX IF NOT EXISTS sessions_expires_at_idx ON sessions (expires_at);
@@ -21,3 +24,8 @@ CREATE INDEX IF NOT EXISTS sessions_expires_at_idx ON sessions (expires_at);
 -- so an app that never calls bindUser runs unchanged before the migration.
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS user_id text;
 CREATE INDEX IF NOT EXISTS sessions_user_id_idx ON sessions (user_id) WHERE user_id IS NOT NULL;
+
+-- Destroy marks, so a new visitor's parallel first writes make one session (and a destroyed
+-- id never comes back). Also the migration for a table created by an earlier version; until
+-- it runs, every new visitor's first write gets a fresh id, as before.
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS gone_until timestamptz;

@@ -125,6 +125,47 @@ function poolAddress(pool: Pool): string {
   }
 }
 
+/** The statements of destroy marks and adoption (the first write of an issued id). */
+type MarkStatement = 'adopt' | 'destroyMarked' | 'pruneMarked';
+
+/**
+ * Destroy marks and adoption, on table `t` (quoted). Only these name `gone_until`, so a table
+ * created before the column existed serves everything else unchanged until the migration
+ * runs. A mark is the session's row emptied, expired (`expires_at = now()`, so every other
+ * statement sees no session there) and marked `gone_until`. `adopt` creates the row, or
+ * merges into the live one (keeping its `created_at`), or replaces an expired one, in one
+ * statement, and refuses (no row) where a mark has not run out. `destroyMarked` answers
+ * whether a live session was there: the row is locked and read as committed (`FOR UPDATE`),
+ * so two concurrent destroys never both answer true.
+ */
+function markStatements(t: string, prepared: boolean): Record<MarkStatement, QueryConfig> {
+  const ms = (param: string): string => `now() + ${param}::float8 * interval '1 millisecond'`;
+  const texts: Record<MarkStatement, string> = {
+    adopt:
+      `INSERT INTO ${t} AS s (key, data, created_at, expires_at, user_id) ` +
+      `VALUES ($1, $2::jsonb, to_timestamp($3::float8 / 1000), ${ms('$4')}, $5::text) ` +
+      `ON CONFLICT (key) DO UPDATE SET ` +
+      `data = CASE WHEN s.expires_at > now() THEN s.data || EXCLUDED.data ELSE EXCLUDED.data END, ` +
+      `created_at = CASE WHEN s.expires_at > now() THEN s.created_at ELSE EXCLUDED.created_at END, ` +
+      `user_id = CASE WHEN s.expires_at > now() THEN COALESCE(EXCLUDED.user_id, s.user_id) ELSE EXCLUDED.user_id END, ` +
+      `expires_at = EXCLUDED.expires_at, gone_until = NULL ` +
+      `WHERE s.gone_until IS NULL OR s.gone_until <= now()`,
+    destroyMarked:
+      `WITH old AS (SELECT key, expires_at > now() AS live FROM ${t} WHERE key = $1 FOR UPDATE), ` +
+      `marked AS (UPDATE ${t} AS s SET data = '{}'::jsonb, expires_at = now(), user_id = NULL, ` +
+      `gone_until = GREATEST(s.gone_until, ${ms('$2')}) FROM old WHERE s.key = old.key RETURNING old.live), ` +
+      `added AS (INSERT INTO ${t} AS s (key, data, created_at, expires_at, gone_until) ` +
+      `SELECT $1, '{}'::jsonb, now(), now(), ${ms('$2')} WHERE NOT EXISTS (SELECT 1 FROM old) ` +
+      `ON CONFLICT (key) DO UPDATE SET data = '{}'::jsonb, expires_at = now(), user_id = NULL, ` +
+      `gone_until = EXCLUDED.gone_until RETURNING false AS live) ` +
+      `SELECT live FROM marked UNION ALL SELECT live FROM added`,
+    pruneMarked: `DELETE FROM ${t} WHERE expires_at <= now() AND (gone_until IS NULL OR gone_until <= now())`,
+  };
+  return Object.fromEntries(
+    Object.entries(texts).map(([statement, text]) => [statement, prepared ? { name: statementName(statement, text), text } : { text }]),
+  ) as Record<MarkStatement, QueryConfig>;
+}
+
 /** The atomic per-key update's statements on table `t` (quoted), named as the others are. */
 function updateStatements(t: string, prepared: boolean): Record<'compareAndSet' | 'readField', QueryConfig> {
   const texts = {
@@ -173,6 +214,14 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
   /** The atomic per-key update's statements (see `compareAndSet`). */
   private readonly updateSql: Record<'compareAndSet' | 'readField', QueryConfig>;
   private readonly userSql: Record<UserStatement, QueryConfig>;
+  private readonly markSql: Record<MarkStatement, QueryConfig>;
+  /**
+   * Whether the table has the `gone_until` column (destroy marks, adoption): unknown until a
+   * statement that names it has run; `false` once one failed for want of it, and then ids are
+   * not adopted (a new visitor's first write gets a fresh id, as before) until a restart.
+   */
+  private marksColumn: boolean | undefined;
+  private warnedNoMarks = false;
   private ready: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -238,6 +287,7 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     ) as Record<Statement, QueryConfig>;
     this.updateSql = updateStatements(t, preparedStatements);
     this.userSql = userStatements(t, texts, preparedStatements);
+    this.markSql = markStatements(t, preparedStatements);
   }
 
   /** The statements that create the table and its index, as `postgres.schema.sql` has them. */
@@ -248,11 +298,13 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     const userIndex = `${base.slice(0, MAX_IDENTIFIER_LENGTH - '_user_id_idx'.length)}_user_id_idx`;
     return (
       `CREATE TABLE IF NOT EXISTS ${t} (key text PRIMARY KEY, data jsonb NOT NULL DEFAULT '{}'::jsonb, ` +
-      `created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL, user_id text);\n` +
+      `created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL, user_id text, gone_until timestamptz);\n` +
       `CREATE INDEX IF NOT EXISTS ${quote(index)} ON ${t} (expires_at);\n` +
       // A user's sessions: added to tables created before the column existed, too.
       `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS user_id text;\n` +
-      `CREATE INDEX IF NOT EXISTS ${quote(userIndex)} ON ${t} (user_id) WHERE user_id IS NOT NULL;`
+      `CREATE INDEX IF NOT EXISTS ${quote(userIndex)} ON ${t} (user_id) WHERE user_id IS NOT NULL;\n` +
+      // Destroy marks (one session from the first write): added to older tables, too.
+      `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS gone_until timestamptz;`
     );
   }
 
@@ -292,9 +344,28 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     return result.rowCount === 1;
   }
 
-  async destroy(key: string): Promise<boolean> {
+  async destroy(key: string, markTtl?: number): Promise<boolean> {
+    if (markTtl !== undefined && markTtl > 0 && this.marksColumn !== false) {
+      const marked = await this.markQuery(this.markSql.destroyMarked, [key, Math.ceil(markTtl)]);
+      if (marked !== undefined) return marked.rows.some((row: { live?: unknown }) => row.live === true);
+    }
     const result = await this.query(this.sql.destroy, [key]);
     return result.rows.some((row: { live?: unknown }) => row.live === true);
+  }
+
+  /**
+   * The first write of an issued id (see `SessionStore.adopt`): one statement, `INSERT ... ON
+   * CONFLICT DO UPDATE` that merges per key (`data || set`), serialised on the row by
+   * PostgreSQL, so parallel first writes land in one row; refused where a destroy mark has not
+   * run out. A table without the `gone_until` column adopts nothing (warned once).
+   */
+  override async adopt(key: string, change: SessionWrite): Promise<boolean> {
+    if (this.marksColumn === false) return false;
+    const set = JSON.stringify(Object.fromEntries(change.set));
+    assertJsonbSafe(set);
+    const userId = change.user?.userId ?? null;
+    const result = await this.markQuery(this.markSql.adopt, [key, set, change.createdAt, Math.max(0, change.ttl), userId]);
+    return result !== undefined && result.rowCount === 1;
   }
 
   // --- The atomic per-key update (session.update) ---------------------------------------
@@ -380,8 +451,12 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     }
   }
 
-  /** Deletes every expired row now; resolves with how many went. */
+  /** Deletes every expired row (and run-out destroy mark) now; resolves with how many went. */
   async prune(): Promise<number> {
+    if (this.marksColumn !== false) {
+      const result = await this.markQuery(this.markSql.pruneMarked, []);
+      if (result !== undefined) return result.rowCount ?? 0;
+    }
     const result = await this.query(this.sql.prune, []);
     return result.rowCount ?? 0;
   }
@@ -418,6 +493,33 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
           'run the ALTER TABLE and CREATE INDEX of @novanest/session/postgres.schema.sql, or pass createTable: true',
         { cause: error },
       );
+    }
+  }
+
+  /**
+   * A statement that names `gone_until`; `undefined` when the table lacks the column (then
+   * remembered, and warned about once, with the migration to run).
+   */
+  private async markQuery<R extends object = Record<string, unknown>>(
+    statement: QueryConfig,
+    values: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null } | undefined> {
+    try {
+      const result = await this.query<R>(statement, values);
+      this.marksColumn = true;
+      return result;
+    } catch (error) {
+      if ((error as { code?: unknown } | undefined)?.code !== '42703') throw error;
+      this.marksColumn = false;
+      if (!this.warnedNoMarks) {
+        this.warnedNoMarks = true;
+        const table = this.tableParts.map(quote).join('.');
+        this.logger.warn(
+          `PostgresStore: table ${table} has no gone_until column, so a new visitor's parallel first writes ` +
+            'may start separate sessions: run the last ALTER TABLE of @novanest/session/postgres.schema.sql, or pass createTable: true',
+        );
+      }
+      return undefined;
     }
   }
 

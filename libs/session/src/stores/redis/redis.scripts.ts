@@ -4,6 +4,19 @@ import type { Cluster, Redis } from 'ioredis';
 /** Hash field holding the creation time (ms since the epoch). Data fields all start with `d:`. */
 export const CREATED_FIELD = 'm:created';
 export const DATA_PREFIX = 'd:';
+/**
+ * The one field of a destroy mark (see `SessionStore.destroy`): the session's hash, emptied,
+ * kept under the same key with this field and the mark's TTL. Same key, so same Cluster slot:
+ * every script checks the mark without a second key. A marked hash is no session to any
+ * script: loads, updates, touches and compare-and-sets see nothing there.
+ */
+export const GONE_FIELD = 'm:gone';
+
+/** Lua: whether KEYS[1] holds a live session (exists, and is no destroy mark). */
+const IS_LIVE = `local function isLive(key)
+  return redis.call('EXISTS', key) == 1 and redis.call('HEXISTS', key, '${GONE_FIELD}') == 0
+end
+`;
 
 /** Arguments pushed to `HSET`/`HDEL` per call inside the scripts (Lua's `unpack` has a stack limit). */
 const LUA_CHUNK = 1000;
@@ -16,19 +29,26 @@ const LUA_CHUNK = 1000;
 const LOAD_LUA = `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then return false end
+if redis.call('HEXISTS', KEYS[1], '${GONE_FIELD}') == 1 then return false end
 return {ttl, redis.call('HGETALL', KEYS[1])}
 `;
 
 /**
- * Applies one request's changes atomically. ARGV: mode ('c' | 'u'), ttl ms, createdAt ms,
- * clear ('1' | '0'), number of fields to delete, those fields, then field/value pairs to set.
- * An update of a missing hash writes nothing and answers 0: a destroy that ran first wins.
+ * Applies one request's changes atomically. ARGV: mode ('c' | 'u' | 'a'), ttl ms, createdAt
+ * ms, clear ('1' | '0'), number of fields to delete, those fields, then field/value pairs to
+ * set. An update of a missing (or marked) hash writes nothing and answers 0: a destroy that
+ * ran first wins. 'a' (adopt, the first write of an issued id): a marked hash answers 0; a
+ * missing one is created with the creation time; a live one gets the fields set, as an update.
  */
 const COMMIT_LUA = `
+${IS_LIVE}
 local key = KEYS[1]
 local ttl = tonumber(ARGV[2])
-if ARGV[1] == 'u' then
-  if redis.call('EXISTS', key) == 0 then return 0 end
+if ARGV[1] == 'a' then
+  if redis.call('HEXISTS', key, '${GONE_FIELD}') == 1 then return 0 end
+  if redis.call('EXISTS', key) == 0 then redis.call('HSET', key, '${CREATED_FIELD}', ARGV[3]) end
+elseif ARGV[1] == 'u' then
+  if not isLive(key) then return 0 end
   if ARGV[4] == '1' then
     local created = redis.call('HGET', key, '${CREATED_FIELD}')
     redis.call('DEL', key)
@@ -76,16 +96,48 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 return result
 `;
 
-/** PEXPIRE (never creates a key) and the invalidation. ARGV: channel, message, ttl ms. */
+/** PEXPIRE of a live session (never creates a key, never extends a mark). ARGV: ttl ms. */
+const TOUCH_LUA = `
+${IS_LIVE}
+if not isLive(KEYS[1]) then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])
+`;
+
+/** The touch and the invalidation. ARGV: channel, message, ttl ms. */
 const TOUCH_PUBLISH_LUA = `
-local result = redis.call('PEXPIRE', KEYS[1], ARGV[3])
+${IS_LIVE}
+local result = 0
+if isLive(KEYS[1]) then result = redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return result
 `;
 
-/** DEL and the invalidation. ARGV: channel, message. */
+/**
+ * DEL; with a mark TTL above 0, leaves a destroy mark for that long (the key holding only
+ * the mark field). Answers 1 when a live session was removed, 0 otherwise (a mark is none).
+ * ARGV: mark ttl ms ('0': no mark).
+ */
+const DESTROY_LUA = `
+${IS_LIVE}
+local live = isLive(KEYS[1])
+redis.call('DEL', KEYS[1])
+local mark = tonumber(ARGV[1])
+if mark > 0 then
+  redis.call('HSET', KEYS[1], '${GONE_FIELD}', '1')
+  redis.call('PEXPIRE', KEYS[1], mark)
+end
+if live then return 1 end
+return 0
+`;
+
+/** The destroy and the invalidation. ARGV: channel, message, mark ttl ms. */
 const DESTROY_PUBLISH_LUA = `
-local removed = redis.call('DEL', KEYS[1])
+local args = {}
+for i = 3, #ARGV do args[i - 2] = ARGV[i] end
+local function destroy()
+${DESTROY_LUA.replaceAll('ARGV', 'args')}
+end
+local removed = destroy()
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return removed
 `;
@@ -98,8 +150,9 @@ return removed
  * else, {0} when the session is gone.
  */
 const COMPARE_AND_SET_LUA = `
+${IS_LIVE}
 local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then return {0} end
+if not isLive(key) then return {0} end
 local current = redis.call('HGET', key, ARGV[1])
 if ARGV[2] == '1' then
   if current ~= ARGV[3] then
@@ -157,10 +210,12 @@ export function script(label: string, lua: string): SessionScript {
 export const LOAD = script('Load', LOAD_LUA);
 export const COMMIT = script('Commit', COMMIT_LUA);
 export const COMMIT_PUBLISH = script('CommitPublish', COMMIT_PUBLISH_LUA);
+export const TOUCH = script('Touch', TOUCH_LUA);
 export const TOUCH_PUBLISH = script('TouchPublish', TOUCH_PUBLISH_LUA);
+export const DESTROY = script('Destroy', DESTROY_LUA);
 export const DESTROY_PUBLISH = script('DestroyPublish', DESTROY_PUBLISH_LUA);
 
-const SCRIPTS: readonly SessionScript[] = [LOAD, COMMIT, COMMIT_PUBLISH, TOUCH_PUBLISH, DESTROY_PUBLISH];
+const SCRIPTS: readonly SessionScript[] = [LOAD, COMMIT, COMMIT_PUBLISH, TOUCH, TOUCH_PUBLISH, DESTROY, DESTROY_PUBLISH];
 
 // The atomic per-key update (`session.update`), registered with the others.
 export const COMPARE_AND_SET = script('CompareAndSet', COMPARE_AND_SET_LUA);

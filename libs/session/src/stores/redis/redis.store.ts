@@ -8,12 +8,14 @@ import {
   COMPARE_AND_SET_PUBLISH,
   CREATED_FIELD,
   DATA_PREFIX,
+  DESTROY,
   DESTROY_PUBLISH,
   LOAD,
   registerSessionScripts,
   runSessionScript,
   type ScriptedClient,
   type SessionScript,
+  TOUCH,
   TOUCH_PUBLISH,
 } from './redis.scripts.js';
 import { SessionStoreTimeoutError, withDeadline } from '../../persistence/store-deadline.js';
@@ -174,23 +176,37 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
   }
 
   async write(key: string, change: SessionWrite): Promise<boolean> {
+    return this.commitChange(key, change, change.mode === 'create' ? 'c' : 'u');
+  }
+
+  /**
+   * The first write of an issued id: the commit script in its 'a' mode, one round trip like
+   * any commit, so 20 parallel first writes land in one hash, and a destroy mark refuses it.
+   */
+  override async adopt(key: string, change: SessionWrite): Promise<boolean> {
+    return this.commitChange(key, change, 'a');
+  }
+
+  private async commitChange(key: string, change: SessionWrite, mode: 'c' | 'u' | 'a'): Promise<boolean> {
     // Filed first: a session bound to a user is never out of the user's index (see RedisUserIndex).
     if (change.user !== undefined) await this.userIndex.add(change.user.userId, key, change.user.deadline);
     const cache = this.nearCache;
-    if (cache === undefined) return this.commit(COMMIT, key, change, []);
+    if (cache === undefined) return this.commit(COMMIT, key, change, [], mode);
+    // An adopted session may hold other requests' keys too: the cache learns it from a load.
+    const cached: SessionWrite = mode === 'a' ? { ...change, mode: 'update' } : change;
     return this.broadcast(
       cache,
       key,
-      (invalidation) => this.commit(COMMIT_PUBLISH, key, change, invalidation),
-      (ticket, applied) => cache.wrote(ticket, change, applied),
+      (invalidation) => this.commit(COMMIT_PUBLISH, key, change, invalidation, mode),
+      (ticket, applied) => cache.wrote(ticket, cached, applied),
     );
   }
 
   async touch(key: string, ttl: number): Promise<boolean> {
     const cache = this.nearCache;
     const ms = Math.max(1, Math.ceil(ttl));
-    // PEXPIRE answers 0 for a missing key and never creates one.
-    if (cache === undefined) return (await this.client.pexpire(this.redisKey(key), ms)) === 1;
+    // Never creates a key, never extends a destroy mark.
+    if (cache === undefined) return Number(await this.run(TOUCH, key, [String(ms)])) === 1;
     return this.broadcast(
       cache,
       key,
@@ -199,14 +215,15 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     );
   }
 
-  async destroy(key: string): Promise<boolean> {
+  async destroy(key: string, markTtl?: number): Promise<boolean> {
     const cache = this.nearCache;
-    // Redis expires keys itself, so a key that is still there is a live session.
-    if (cache === undefined) return (await this.client.del(this.redisKey(key))) > 0;
+    const mark = markTtl === undefined || markTtl <= 0 ? '0' : String(Math.ceil(markTtl));
+    // Redis expires keys itself, so a key that is still there (and no mark) is a live session.
+    if (cache === undefined) return Number(await this.run(DESTROY, key, [mark])) > 0;
     return this.broadcast(
       cache,
       key,
-      async (invalidation) => Number(await this.run(DESTROY_PUBLISH, key, invalidation)) > 0,
+      async (invalidation) => Number(await this.run(DESTROY_PUBLISH, key, [...invalidation, mark])) > 0,
       (ticket) => cache.forget(ticket),
     );
   }
@@ -410,10 +427,10 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
     return { data, createdAt: loaded.createdAt, expiresAt };
   }
 
-  private async commit(code: SessionScript, key: string, change: SessionWrite, head: string[]): Promise<boolean> {
+  private async commit(code: SessionScript, key: string, change: SessionWrite, head: string[], mode: 'c' | 'u' | 'a'): Promise<boolean> {
     const args: string[] = [
       ...head,
-      change.mode === 'create' ? 'c' : 'u',
+      mode,
       String(Math.ceil(change.ttl)),
       String(change.createdAt),
       change.mode === 'update' && change.clear ? '1' : '0',
