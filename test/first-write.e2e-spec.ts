@@ -189,6 +189,16 @@ describe.each(STORES)('one session from the first write ($name)', ({ create }) =
     expect(await store.get(storeKeyOf(id))).toBeUndefined();
   });
 
+  it('regenerate() of an issued id the store does not hold yet marks it: a late write with it gets a fresh id', async () => {
+    const id = await issuedId(server);
+    const renewed = await request(server).post('/regenerate').set('Cookie', withId(id));
+    expect(renewed.status).toBe(200);
+    expect(cookieValue(renewed)).not.toBe(id);
+    const late = await set(server, id, 'late', 1);
+    expect(cookieValue(late)).not.toBe(id);
+    expect(await store.get(storeKeyOf(id))).toBeUndefined();
+  });
+
   it('SessionService.generateSessionId issues ids this application adopts; revoke(id) keeps one from being adopted', async () => {
     const service = app.get(SessionService);
     const minted = service.generateSessionId();
@@ -226,6 +236,32 @@ describe('one session from the first write: an id past its absolute timeout is n
     const fresh = cookieValue(late);
     expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(fresh).not.toBe(id);
+    expect(await store.get(storeKeyOf(id))).toBeUndefined();
+  });
+});
+
+describe('one session from the first write: an id whose session idled out is not revived', () => {
+  const store = new MemoryStore();
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    app = await startApp('express', moduleOf(store, { idleTimeout: 1, absoluteTimeout: 60 }));
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('a write after the session idled out gets a fresh id, long before the absolute timeout', async () => {
+    const server = app.getHttpServer();
+    const id = await issuedId(server);
+    expect(cookieValue(await set(server, id, 'a', 1)) ?? id).toBe(id);
+    // Adoption ends one idle timeout after the issue time (whole seconds): by now the session
+    // idled out, and its id can start nothing again.
+    await sleep(1300);
+    expect(await store.get(storeKeyOf(id))).toBeUndefined();
+    const late = await set(server, id, 'b', 2);
+    expect(cookieValue(late)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(cookieValue(late)).not.toBe(id);
     expect(await store.get(storeKeyOf(id))).toBeUndefined();
   });
 });

@@ -103,8 +103,8 @@ export class SessionService {
     const store = this.sessions.store;
     // An id that could still be adopted at a first write is kept from it until it could not.
     const now = Date.now();
-    const issuedAt = this.sessions.persistence.issuedAt(sessionId, now);
-    const markTtl = issuedAt === undefined ? 0 : issuedAt + this.sessions.options.absoluteTimeoutMs - now;
+    const markUntil = this.sessions.persistence.markUntil(sessionId, now);
+    const markTtl = markUntil === undefined ? 0 : markUntil - now;
     await withDeadline(() => (markTtl > 0 ? store.destroy(key, markTtl) : store.destroy(key)), this.sessions.options.storeTimeoutMs);
   }
 

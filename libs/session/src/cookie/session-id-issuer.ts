@@ -23,7 +23,7 @@ const ID_BYTES = SIGNED_BYTES + TAG_BYTES;
  * How far in the future an issue time may lie and still count: another node's clock may be a
  * little ahead of ours. A tag is unforgeable without the key, so this only absorbs clock skew.
  */
-const MAX_CLOCK_SKEW_MS = 60_000;
+export const MAX_CLOCK_SKEW_MS = 60_000;
 
 /**
  * Mints the session ids of one application and recognises them later (Nova keeps the id it

@@ -83,6 +83,11 @@ export class SealedCookiePersistence implements SessionPersistence {
     return undefined;
   }
 
+  /** Nothing is adopted, so nothing needs a mark. */
+  markUntil(): undefined {
+    return undefined;
+  }
+
   /** Nothing to remove: a destroyed session's cookie is expired instead (a copy stays valid). */
   remove(_key: string): Promise<boolean | void> {
     return NOTHING;

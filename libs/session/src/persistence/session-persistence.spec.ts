@@ -171,6 +171,39 @@ describe('StorePersistence', () => {
   });
 });
 
+describe('StorePersistence: the adoption window and destroy marks', () => {
+  const IDLE_MS = 600_000;
+  const SKEW_MS = 60_000;
+
+  it('adopts an issued id within one idle timeout of its issue time, and marks its removal until then (plus skew)', () => {
+    const { persistence } = create(memory(), { secret: SECRET, idleTimeout: IDLE_MS / 1000 });
+    const options = resolveSessionOptions({ secret: SECRET, idleTimeout: IDLE_MS / 1000 });
+    const issuedAt = Math.floor(T0 / 1000) * 1000;
+    const id = options.ids.issue(T0);
+    expect(persistence.issuedAt(id, T0)).toBe(issuedAt);
+    expect(persistence.issuedAt(id, issuedAt + IDLE_MS - 1)).toBe(issuedAt);
+    // A session first written at its issue time would have idled out by now: never revived.
+    expect(persistence.issuedAt(id, issuedAt + IDLE_MS)).toBeUndefined();
+    expect(persistence.markUntil(id, T0)).toBe(issuedAt + IDLE_MS + SKEW_MS);
+    expect(persistence.markUntil(id, issuedAt + IDLE_MS + SKEW_MS)).toBeUndefined();
+  });
+
+  it('with a secret, an id it did not issue is never adopted and needs no mark', () => {
+    const { persistence } = create(memory(), { secret: SECRET });
+    const foreign = generateSessionId();
+    expect(persistence.issuedAt(foreign, T0)).toBeUndefined();
+    expect(persistence.markUntil(foreign, T0)).toBeUndefined();
+  });
+
+  it('without a secret, another process may have issued a well-formed id: its removal is marked for one window from now', () => {
+    const { persistence } = create(memory(), { idleTimeout: IDLE_MS / 1000 });
+    const foreign = generateSessionId();
+    expect(persistence.issuedAt(foreign, T0)).toBeUndefined();
+    expect(persistence.markUntil(foreign, T0)).toBe(T0 + IDLE_MS + SKEW_MS);
+    expect(persistence.markUntil('not an id', T0)).toBeUndefined();
+  });
+});
+
 describe('SealedCookiePersistence', () => {
   const id = generateSessionId();
   const sealed: SealedSession = { id, createdAt: T0, expiresAt: T0 + 60_000, data: { user: 'ada' } };

@@ -75,6 +75,11 @@ export interface SessionPersistence {
    */
   issuedAt(id: string, now: number): number | undefined;
   /**
+   * Until when (epoch ms) removing `id`'s record must leave a mark that keeps its key from
+   * adoption; `undefined` when the id can never be adopted. No I/O.
+   */
+  markUntil(id: string, now: number): number | undefined;
+  /**
    * The first write of an issued id: creates the record, or merges into the one a parallel
    * request created; `false` (nothing written) when the id was destroyed. See `SessionStore.adopt`.
    */

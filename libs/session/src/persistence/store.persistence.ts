@@ -10,7 +10,7 @@ import { withDeadline } from './store-deadline.js';
 import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
 import { RejectedCookieLog } from './rejected-cookie.log.js';
-import type { SessionIdIssuer } from '../cookie/session-id-issuer.js';
+import { MAX_CLOCK_SKEW_MS, type SessionIdIssuer } from '../cookie/session-id-issuer.js';
 
 /** `<id>.<signature>`: what a signed cookie looks like before its signature is checked. */
 const SIGNED_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
@@ -32,7 +32,7 @@ export class StorePersistence implements SessionPersistence {
   /** @internal Refused cookies, reported in aggregate. */
   readonly rejected: RejectedCookieLog;
   private readonly ids: SessionIdIssuer;
-  private readonly absoluteTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
   /** One `session.update` of a field at a time in this process (see `inTurn`). */
   private readonly updates = new KeyLock();
 
@@ -47,7 +47,7 @@ export class StorePersistence implements SessionPersistence {
     this.failures = new StoreFailureLog(logger);
     this.rejected = new RejectedCookieLog(logger);
     this.ids = options.ids;
-    this.absoluteTimeoutMs = options.absoluteTimeoutMs;
+    this.idleTimeoutMs = options.idleTimeoutMs;
     // A browser-session cookie carries no expiry, so only a persistent one (or renew, which
     // promises a fresh cookie) has to follow the store's.
     this.cookieOnExtend = options.cookie.persistent || options.renew !== undefined;
@@ -110,14 +110,29 @@ export class StorePersistence implements SessionPersistence {
   }
 
   /**
-   * An id this application issued may be adopted by its first write while its absolute timeout
-   * (counted from the issue time) has not passed, and only on a store that can adopt.
+   * An id this application issued may be adopted by its first write within one idle timeout of
+   * its issue time (a session written at or after that time would have idled out by then, so
+   * an id whose session expired is never revived), and only on a store that can adopt.
    */
   issuedAt(id: string, now: number): number | undefined {
     if (this.store.adopt === undefined) return undefined;
     const issuedAt = this.ids.issuedAt(id, now);
-    if (issuedAt === undefined || issuedAt + this.absoluteTimeoutMs <= now) return undefined;
+    if (issuedAt === undefined || issuedAt + this.idleTimeoutMs <= now) return undefined;
     return issuedAt;
+  }
+
+  /**
+   * Until when the removal of `id`'s record must keep its key from adoption: the end of the
+   * id's adoption window, plus the clock skew allowed between nodes. Without a shared secret
+   * another process may have issued an id this one does not recognise, so any well-formed id
+   * is marked for one window from now. `undefined` where nothing can be adopted.
+   */
+  markUntil(id: string, now: number): number | undefined {
+    if (this.store.adopt === undefined) return undefined;
+    const issuedAt = this.ids.issuedAt(id, now) ?? (this.ids.shared || !isWellFormedSessionId(id) ? undefined : now);
+    if (issuedAt === undefined) return undefined;
+    const until = issuedAt + this.idleTimeoutMs + MAX_CLOCK_SKEW_MS;
+    return until > now ? until : undefined;
   }
 
   async adopt(key: string, change: SessionWrite): Promise<boolean> {

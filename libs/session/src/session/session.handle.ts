@@ -372,7 +372,10 @@ export class SessionHandle implements Session, PersistedSession {
     await this.ensureLoaded();
     if (generation !== this.generation) return;
     this.onStartOver?.('renewing');
+    // An id the client brought but the store does not hold may still be adoptable: it is
+    // marked too (as a destroy would), so a late write cannot start a session under it.
     if (this.exists) this.doom(true);
+    else if (!this.trusted) this.doom(false);
     const kept = new Map([...this.values].filter(([key]) => keep === undefined || keep.has(key)));
     // A new CSRF secret with the new id: a token issued before login is worthless after it.
     kept.delete(CSRF_SECRET_KEY);
@@ -796,13 +799,11 @@ export class SessionHandle implements Session, PersistedSession {
 
   /**
    * Queues the current record's removal for the commit. An id this application issued could be
-   * adopted by a late write (one that found no record) until its absolute timeout: the removal
-   * marks the key until then, so neither a logout nor a regenerate is ever undone that way.
+   * adopted by a late write (one that found no record) for a while: the removal marks the key
+   * until then (`markUntil`), so neither a logout nor a regenerate is ever undone that way.
    */
   private doom(moving: boolean): void {
-    const issuedAt = this.persistence.issuedAt(this.currentId, Date.now());
-    const markUntil = issuedAt === undefined ? undefined : issuedAt + this.deps.options.absoluteTimeoutMs;
-    this.doomed.push({ key: this.recordKey(), moving, markUntil });
+    this.doomed.push({ key: this.recordKey(), moving, markUntil: this.persistence.markUntil(this.currentId, Date.now()) });
   }
 
   private async destroyDoomed(): Promise<void> {

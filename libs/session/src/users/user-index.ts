@@ -1,3 +1,4 @@
+import { MAX_CLOCK_SKEW_MS } from '../cookie/session-id-issuer.js';
 import { withDeadline } from '../persistence/store-deadline.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { SessionStore, UserSessionRecord } from '../stores/session.store.js';
@@ -107,14 +108,15 @@ export class UserSessionIndex {
 
   /**
    * Destroys the records in parallel; resolves how many were live. Each key is marked for what
-   * is left of its absolute timeout (counted from the record's creation, never before its id's
-   * issue), so a late first write carrying a revoked id cannot adopt it again.
+   * is left of its id's adoption window (one idle timeout, plus the clock skew allowed between
+   * nodes, counted from the record's creation, never before its id's issue), so a late first
+   * write carrying a revoked id cannot adopt it again.
    */
   private async destroy(records: UserSessionRecord[]): Promise<number> {
-    const absoluteTimeoutMs = this.sessions.options.absoluteTimeoutMs;
+    const windowMs = this.sessions.options.idleTimeoutMs + MAX_CLOCK_SKEW_MS;
     const results = await Promise.all(
       records.map(({ key, session }) => {
-        const markTtl = session.createdAt + absoluteTimeoutMs - Date.now();
+        const markTtl = session.createdAt + windowMs - Date.now();
         return this.call(() => (markTtl > 0 ? this.store.destroy(key, markTtl) : this.store.destroy(key)));
       }),
     );

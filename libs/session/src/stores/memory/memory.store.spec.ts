@@ -577,16 +577,24 @@ describe('MemoryStore destroy marks', () => {
     vi.restoreAllMocks();
   });
 
-  const marksOf = (store: MemoryStore): Map<string, number> => (store as unknown as { marks: Map<string, number> }).marks;
+  const marksOf = (store: MemoryStore): Map<string, unknown> => (store as unknown as { marks: Map<string, unknown> }).marks;
 
   it('keeps at most maxEntries marks, dropping the oldest first, and never counts them as sessions', async () => {
     const store = new MemoryStore({ maxEntries: 3 });
+    const issued = Date.now();
+    vi.advanceTimersByTime(1_000);
     for (const key of ['k1', 'k2', 'k3', 'k4']) expect(await store.destroy(key, 10 * MINUTE)).toBe(false);
     expect(marksOf(store).size).toBe(3);
     expect(store.size).toBe(0);
-    // The oldest mark went: that key can be adopted again, the others not.
-    expect(await store.adopt('k1', create({ a: 1 }))).toBe(true);
-    for (const key of ['k2', 'k3', 'k4']) expect(await store.adopt(key, create({ a: 1 }))).toBe(false);
+    for (const key of ['k2', 'k3', 'k4']) expect(await store.adopt(key, create({ a: 1 }, 10 * MINUTE, issued))).toBe(false);
+    // The oldest mark went, but its key is still not adopted: an id issued before the dropped
+    // mark was set may be the one it kept out, so no id that old starts a record.
+    expect(await store.adopt('k1', create({ a: 1 }, 10 * MINUTE, issued))).toBe(false);
+    expect(await store.adopt('other', create({ a: 1 }, 10 * MINUTE, issued))).toBe(false);
+    expect(store.size).toBe(0);
+    // Ids issued after it are adopted as ever.
+    vi.advanceTimersByTime(1_000);
+    expect(await store.adopt('k1', create({ a: 1 }, 10 * MINUTE, Date.now()))).toBe(true);
     store.onApplicationShutdown();
   });
 

@@ -89,6 +89,12 @@ function stringifyData(data: ReadonlyMap<string, unknown>): string {
   return JSON.stringify(Object.fromEntries(data));
 }
 
+/** A destroy mark: `adopt` refuses its key until `until`; `at` is when it was set. */
+interface DestroyMark {
+  until: number;
+  at: number;
+}
+
 /**
  * The default store: sessions in this process's memory. Expired sessions are removed on read
  * and by one background sweep (an `unref()`'d timer, cleared at application shutdown) that
@@ -129,7 +135,12 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
    * the sweep drops run-out ones, in its slices: 100,000 marks in one go took 16 ms), about
    * 150 bytes of heap each, outside `maxBytes`.
    */
-  private readonly marks = new Map<string, number>();
+  private readonly marks = new Map<string, DestroyMark>();
+  /**
+   * When the newest mark the cap dropped was set. An id issued before it may have lost its mark,
+   * so such an id is not adopted into a new record (its first write gets a fresh id instead).
+   */
+  private marksDroppedUpTo = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
@@ -224,13 +235,13 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
    */
   override async adopt(key: string, change: SessionWrite): Promise<boolean> {
     const now = Date.now();
-    const markedUntil = this.marks.get(key);
-    if (markedUntil !== undefined) {
-      if (markedUntil > now) return false;
+    const mark = this.marks.get(key);
+    if (mark !== undefined) {
+      if (mark.until > now) return false;
       this.marks.delete(key);
     }
     const entry = this.live(key, now);
-    if (entry === undefined) return this.write(key, change);
+    if (entry === undefined) return change.createdAt > this.marksDroppedUpTo && this.write(key, change);
     return this.write(key, { ...change, mode: 'update', delete: [], clear: false });
   }
 
@@ -292,7 +303,7 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
     if (this.sweepPass !== undefined) return this.sweepPass;
     // The shards one after another, then the destroy marks (as if a last shard), in the same slices.
     let shardIndexNow = 0;
-    let cursor: Iterator<[string, MemoryEntry | number]> = this.shards[0].entries();
+    let cursor: Iterator<[string, MemoryEntry | DestroyMark]> = this.shards[0].entries();
     let done!: () => void;
     const pass = new Promise<void>((resolve) => (done = resolve));
     const finish = (): void => {
@@ -312,8 +323,8 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
           continue;
         }
         const [key, entry] = next.value;
-        if (typeof entry === 'number') {
-          if (entry <= now) this.marks.delete(key);
+        if ('until' in entry) {
+          if (entry.until <= now) this.marks.delete(key);
         } else if (entry.expiresAt <= now && this.shards[shardIndexNow].delete(key)) {
           this.forget(entry);
         }
@@ -330,9 +341,10 @@ export class MemoryStore extends SessionStore implements OnApplicationShutdown {
   private mark(key: string, until: number): void {
     // Re-inserted, so the map stays in the order the marks were set.
     this.marks.delete(key);
-    this.marks.set(key, until);
+    this.marks.set(key, { until, at: Date.now() });
     while (this.marks.size > this.maxEntries) {
-      const oldest = this.marks.keys().next().value as string;
+      const [oldest, { at }] = this.marks.entries().next().value as [string, DestroyMark];
+      this.marksDroppedUpTo = Math.max(this.marksDroppedUpTo, at);
       this.marks.delete(oldest);
     }
     this.startSweeping();
