@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { IntervalTally } from './interval-tally.js';
 
 /** How often, at most, a summary of rejected session cookies is logged while they keep coming. */
 export const REJECTED_COOKIE_LOG_INTERVAL_MS = 10_000;
@@ -13,37 +14,25 @@ export const REJECTED_COOKIE_LOG_INTERVAL_MS = 10_000;
  * Never logs a cookie's value. Internal.
  */
 export class RejectedCookieLog {
-  private readonly counts = new Map<string, number>();
-  private total = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly tally: IntervalTally;
 
   constructor(
     private readonly logger: Logger,
     private readonly intervalMs = REJECTED_COOKIE_LOG_INTERVAL_MS,
-  ) {}
+  ) {
+    this.tally = new IntervalTally(intervalMs, (total, byReason) => this.report(total, byReason));
+  }
 
   /** One refused cookie; `reason` is a short fixed phrase, never anything from the cookie. */
   record(reason: string): void {
-    this.total += 1;
-    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
-    if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.report(), this.intervalMs);
-    this.timer.unref();
+    this.tally.add(reason);
   }
 
-  private report(): void {
-    if (this.total === 0) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-      return;
-    }
-    const byReason = [...this.counts].map(([reason, count]) => `${reason} ${count}`).join(', ');
-    const noun = this.total === 1 ? 'cookie' : 'cookies';
+  private report(total: number, byReason: string): void {
+    const noun = total === 1 ? 'cookie' : 'cookies';
     this.logger.warn(
-      `Rejected ${this.total} session ${noun} in the last ${this.intervalMs / 1000} s (${byReason}); ` +
+      `Rejected ${total} session ${noun} in the last ${this.intervalMs / 1000} s (${byReason}); ` +
         'each request went on with a fresh session',
     );
-    this.total = 0;
-    this.counts.clear();
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { IntervalTally } from './interval-tally.js';
 
 /** How often, at most, a summary of store failures is logged while they go on. */
 export const STORE_FAILURE_LOG_INTERVAL_MS = 10_000;
@@ -12,42 +13,32 @@ export const STORE_FAILURE_LOG_INTERVAL_MS = 10_000;
  * failure is again logged at once. Internal.
  */
 export class StoreFailureLog {
-  private readonly counts = new Map<string, number>();
-  private total = 0;
+  private readonly tally: IntervalTally;
   private lastReason = '';
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly logger: Logger,
     private readonly intervalMs = STORE_FAILURE_LOG_INTERVAL_MS,
-  ) {}
+  ) {
+    this.tally = new IntervalTally(intervalMs, (total, byOperation) => this.report(total, byOperation));
+  }
 
   /** One failed store call: `operation` is load, write, touch or destroy. */
   record(operation: string, reason: string): void {
-    if (this.timer === undefined) {
+    if (!this.tally.running) {
       this.logger.error(
         `Session store ${operation} failed: ${reason} (further failures are counted and reported every ${this.intervalMs / 1000} s)`,
       );
-      this.timer = setInterval(() => this.report(), this.intervalMs);
-      this.timer.unref();
+      this.tally.start();
       return;
     }
-    this.total += 1;
-    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
+    this.tally.add(operation);
     this.lastReason = reason;
   }
 
-  private report(): void {
-    if (this.total === 0) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-      return;
-    }
-    const byOperation = [...this.counts].map(([operation, count]) => `${operation} ${count}`).join(', ');
+  private report(total: number, byOperation: string): void {
     this.logger.error(
-      `Session store failed ${this.total} more times in the last ${this.intervalMs / 1000} s (${byOperation}); last: ${this.lastReason}`,
+      `Session store failed ${total} more times in the last ${this.intervalMs / 1000} s (${byOperation}); last: ${this.lastReason}`,
     );
-    this.total = 0;
-    this.counts.clear();
   }
 }
