@@ -66,6 +66,14 @@ async function unreachableRedis(extra: RedisOptions = {}): Promise<{ client: Red
   return { client, proxy, address: `127.0.0.1:${proxy.port}` };
 }
 
+/** The start-up sentence for a Redis that refuses the connection at `address`. */
+function redisRefused(address: string): string {
+  return (
+    `RedisStore: Redis at ${address} did not answer PING (connect ECONNREFUSED ${address}): ` +
+    'start Redis there or point the ioredis client at the right host and port'
+  );
+}
+
 function module(store: SessionStore | undefined, options: SessionModuleOptions = {}): Type<unknown> {
   return sessionTestModule(store, { storeTimeout: 1000, ...options });
 }
@@ -95,16 +103,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     );
     cleanup.push(() => app.close());
 
-    expect(logger.sessionLines()).toEqual([
-      {
-        level: 'error',
-        message:
-          `RedisStore: Redis at ${address} did not answer PING (connect ECONNREFUSED ${address}): ` +
-          'start Redis there or point the ioredis client at the right host and port' +
-          UNTIL_THEN,
-        context: 'SessionModule',
-      },
-    ]);
+    expect(logger.sessionLines()).toEqual([{ level: 'error', message: redisRefused(address) + UNTIL_THEN, context: 'SessionModule' }]);
     expect(JSON.stringify(logger.lines)).not.toContain('not-a-real-secret');
 
     const server = app.getHttpServer();
@@ -128,10 +127,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     );
     const error = await initOutcome(platform, module(new RedisStore({ client }), { failFast: true }), logger);
     expect(error).toBeInstanceOf(SessionStoreCheckError);
-    expect((error as Error).message).toBe(
-      `RedisStore: Redis at ${address} did not answer PING (connect ECONNREFUSED ${address}): ` +
-        'start Redis there or point the ioredis client at the right host and port',
-    );
+    expect((error as Error).message).toBe(redisRefused(address));
   });
 
   it('Redis that accepts the connection but never answers: the check gives up at storeTimeout', async () => {
@@ -265,16 +261,7 @@ describe.each(PLATFORMS)('store start-up checks on %s', (platform) => {
     const revocation = new RedisStore({ client, prefix: `startup-rev:${randomBytes(4).toString('hex')}:` });
     const app = await startAppWithLogger(platform, module(new CookieStore({ secret: SECRET, revocation })), logger);
     cleanup.push(() => app.close());
-    expect(logger.sessionLines()).toEqual([
-      {
-        level: 'error',
-        message:
-          `RedisStore: Redis at ${address} did not answer PING (connect ECONNREFUSED ${address}): ` +
-          'start Redis there or point the ioredis client at the right host and port' +
-          UNTIL_THEN,
-        context: 'SessionModule',
-      },
-    ]);
+    expect(logger.sessionLines()).toEqual([{ level: 'error', message: redisRefused(address) + UNTIL_THEN, context: 'SessionModule' }]);
   });
 
   it('CookieStore with a MemoryStore as revocation under NODE_ENV=production: one warning', async () => {
