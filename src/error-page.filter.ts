@@ -1,8 +1,9 @@
 import { type ArgumentsHost, Catch, HttpException, Injectable } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
-import { SecurityDeniedException, SecurityDeniedFilter, SessionCsrfException } from '@novanest/session';
+import { HttpAdapterHost } from '@nestjs/core';
+import { SecurityDeniedException, SecurityDeniedFilter, SessionCsrfException, SessionService } from '@novanest/session';
 import { wantsJson } from './negotiation.js';
-import { errorPage } from './pages.js';
+import { errorPage, type PageUser } from './pages.js';
 import { PAGE_HEADERS } from './web.js';
 
 interface RenderedBody {
@@ -48,6 +49,13 @@ function pathOf(request: { url?: string; originalUrl?: string }): string {
 @Catch(HttpException)
 @Injectable()
 export class ErrorPageFilter extends SecurityDeniedFilter {
+  constructor(
+    adapterHost: HttpAdapterHost,
+    private readonly sessions: SessionService,
+  ) {
+    super(adapterHost);
+  }
+
   override catch(exception: HttpException, host: ArgumentsHost): ReturnType<SecurityDeniedFilter['catch']> {
     if (host.getType() !== 'http') return super.catch(exception as SecurityDeniedException, host);
     const adapter = this.adapterHost.httpAdapter;
@@ -63,11 +71,32 @@ export class ErrorPageFilter extends SecurityDeniedFilter {
       return undefined;
     }
     const status = exception.getStatus();
-    const body = this.render(status, exception, request);
+    // A page nobody serves still shows who is signed in (the header); other errors keep the
+    // request's session as the refusal left it.
+    if (status === 404 && !wantsJson(request.headers)) {
+      void this.signedIn(request).then((user) => this.send(response, this.render(status, exception, request, user), status));
+      return undefined;
+    }
+    this.send(response, this.render(status, exception, request), status);
+    return undefined;
+  }
+
+  private send(response: unknown, body: RenderedBody, status: number): void {
+    const adapter = this.adapterHost.httpAdapter;
     adapter.setHeader(response, 'Content-Type', body.contentType);
     adapter.setHeader(response, 'Vary', 'Accept');
     adapter.reply(response, body.payload, status);
-    return undefined;
+  }
+
+  /** The signed-in user for the page header, or `undefined` (also when the store cannot say). */
+  private async signedIn(request: object): Promise<PageUser | undefined> {
+    try {
+      const username = await this.sessions.getSession(request).get('username');
+      if (typeof username !== 'string') return undefined;
+      return { username, csrfToken: await this.sessions.csrfToken(request) };
+    } catch {
+      return undefined;
+    }
   }
 
   protected override renderBody(exception: SecurityDeniedException, headers: IncomingHttpHeaders): RenderedBody {
@@ -80,6 +109,7 @@ export class ErrorPageFilter extends SecurityDeniedFilter {
     status: number,
     exception: HttpException,
     request: { headers: IncomingHttpHeaders; url?: string; originalUrl?: string },
+    user?: PageUser,
   ): RenderedBody {
     if (wantsJson(request.headers)) {
       const response = exception.getResponse();
@@ -87,6 +117,6 @@ export class ErrorPageFilter extends SecurityDeniedFilter {
       return { contentType: 'application/json; charset=utf-8', payload: JSON.stringify(json) };
     }
     const { title, detail } = describe(status, exception, pathOf(request));
-    return { contentType: 'text/html; charset=utf-8', payload: errorPage(status, title, detail) };
+    return { contentType: 'text/html; charset=utf-8', payload: errorPage(status, title, detail, user) };
   }
 }

@@ -186,8 +186,8 @@ export function sessionsPage(user: PageUser, rows: readonly SessionRow[], flash:
   );
 }
 
-/** An error page: the status, a title and what the visitor can do next. */
-export function errorPage(status: number, title: string, detail: string): string {
+/** An error page: the status, a title and what the visitor can do next; `user` fills the header. */
+export function errorPage(status: number, title: string, detail: string, user?: PageUser): string {
   const next = status === 401 ? html`<p><a href="/login">Log in</a></p>` : html`<p><a href="/">Go to the home page</a></p>`;
   return layout(
     title,
@@ -195,5 +195,6 @@ export function errorPage(status: number, title: string, detail: string): string
       <p class="muted">Error ${status}</p>
       <p>${detail}</p>
       ${next}`,
+    user,
   );
 }

@@ -472,6 +472,21 @@ describe.each(PLATFORMS)('demo app on %s', (platform) => {
       expect(escaped.status).toBe(404);
       expect(escaped.text).not.toContain('<script>');
     });
+
+    it("a signed-in visitor's 404 page shows who is signed in, with the logout button; a visitor's shows Log in", async () => {
+      const { agent } = await loggedIn(server, 'wanderer');
+      const page = await agent.get('/no/such/page').set('Accept', 'text/html');
+      expect(page.status).toBe(404);
+      expect(page.text).toContain('<h1>Page not found</h1>');
+      expect(page.text).toContain('Signed in as <strong>wanderer</strong>');
+      const token = tokenIn(page);
+      // The logout button of that page works: its token is the session's.
+      const logout = await agent.post('/logout').type('form').send({ _csrf: token });
+      expect(logout.status).toBe(303);
+      const anonymous = await request(server).get('/no/such/page').set('Accept', 'text/html');
+      expect(anonymous.text).not.toContain('Signed in as');
+      expect(anonymous.text).toContain('Log in');
+    });
   });
 
   describe('session fixation', () => {
