@@ -318,6 +318,16 @@ export function runUserIndexExpiry(contract: StoreContract): void {
       expect(await fixture!.store.listByUser!(userId)).toEqual([]);
     });
 
+    it("a destroy that leaves a mark (a logout, a revoke) takes the session's entry out of the index at the next list", async () => {
+      const userId = `user-${randomBytes(6).toString('hex')}`;
+      const key = randomBytes(32).toString('base64url');
+      expect(await store_(key, createWrite(userId, 60_000))).toBe(true);
+      expect((await fixture!.store.listByUser!(userId)).map((each) => each.key)).toEqual([key]);
+      await fixture!.store.destroy(key, 60_000);
+      expect(await fixture!.store.listByUser!(userId)).toEqual([]);
+      if (fixture!.userIndexSize !== undefined) expect(await fixture!.userIndexSize(userId)).toBe(0);
+    });
+
     function store_(key: string, change: SessionWrite): Promise<boolean> {
       return fixture!.store.write(key, change);
     }

@@ -24,12 +24,12 @@ const LUA_CHUNK = 1000;
 /**
  * Reads a session in one round trip: the remaining TTL, then the hash as a flat field/value
  * array (parsed by us, never by a client-side object builder, so a field named `__proto__`
- * stays data). Nothing when the key is gone.
+ * stays data). Nothing when the key is gone, 0 when it holds a destroy mark.
  */
 const LOAD_LUA = `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then return false end
-if redis.call('HEXISTS', KEYS[1], '${GONE_FIELD}') == 1 then return false end
+if redis.call('HEXISTS', KEYS[1], '${GONE_FIELD}') == 1 then return 0 end
 return {ttl, redis.call('HGETALL', KEYS[1])}
 `;
 

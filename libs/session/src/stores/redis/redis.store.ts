@@ -296,10 +296,17 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
    */
   override async listByUser(userId: string): Promise<UserSessionRecord[]> {
     const keys = await this.userIndex.members(userId);
-    const loaded = await Promise.all(keys.map(async (key) => ({ key, session: this.toSession(await this.load(key)) })));
+    const loaded = await Promise.all(keys.map(async (key) => ({ key, reply: await this.run(LOAD, key, []) })));
     const records: UserSessionRecord[] = [];
     const stale: string[] = [];
-    for (const { key, session } of loaded) {
+    for (const { key, reply } of loaded) {
+      // A destroy mark: that session was destroyed (a logout, a revoke) and never comes back,
+      // so its entry goes now. Nothing at all may be a login whose commit is on its way: kept.
+      if (reply === 0) {
+        stale.push(key);
+        continue;
+      }
+      const session = this.toSession(this.parseLoaded(reply));
       if (session === undefined) continue;
       if (boundUserOf(session.data) === userId) records.push({ key, session });
       else stale.push(key);
@@ -398,7 +405,11 @@ export class RedisStore extends SessionStore implements OnApplicationShutdown {
 
   /** One round trip: the session's fields as JSON text, its creation time and remaining TTL. */
   private async load(key: string): Promise<LoadedSession | undefined> {
-    const reply = await this.run(LOAD, key, []);
+    return this.parseLoaded(await this.run(LOAD, key, []));
+  }
+
+  /** The `LOAD` script's answer as a session, or `undefined` (no hash, a mark, not ours). */
+  private parseLoaded(reply: unknown): LoadedSession | undefined {
     if (!Array.isArray(reply)) return undefined;
     const [ttl, flat] = reply as [unknown, unknown];
     if (!Array.isArray(flat)) return undefined;
