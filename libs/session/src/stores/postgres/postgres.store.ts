@@ -218,7 +218,9 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
   /**
    * Whether the table has the `gone_until` column (destroy marks, adoption): unknown until a
    * statement that names it has run; `false` once one failed for want of it, and then ids are
-   * not adopted (a new visitor's first write gets a fresh id, as before) until a restart.
+   * not adopted (a new visitor's first write gets a fresh id, as before) until a prune finds
+   * the column (each prune tries, so a migration run while the app serves is taken up by the
+   * next one).
    */
   private marksColumn: boolean | undefined;
   private warnedNoMarks = false;
@@ -451,12 +453,14 @@ export class PostgresStore extends SessionStore implements OnApplicationShutdown
     }
   }
 
-  /** Deletes every expired row (and run-out destroy mark) now; resolves with how many went. */
+  /**
+   * Deletes every expired row (and run-out destroy mark) now; resolves with how many went. It
+   * always tries the statement that names `gone_until` first, so a table migrated since the
+   * column was found missing gets destroy marks and adoption back here.
+   */
   async prune(): Promise<number> {
-    if (this.marksColumn !== false) {
-      const result = await this.markQuery(this.markSql.pruneMarked, []);
-      if (result !== undefined) return result.rowCount ?? 0;
-    }
+    const marked = await this.markQuery(this.markSql.pruneMarked, []);
+    if (marked !== undefined) return marked.rowCount ?? 0;
     const result = await this.query(this.sql.prune, []);
     return result.rowCount ?? 0;
   }
