@@ -23,7 +23,16 @@ const ID_BYTES = SIGNED_BYTES + TAG_BYTES;
  * How far in the future an issue time may lie and still count: another node's clock may be a
  * little ahead of ours. A tag is unforgeable without the key, so this only absorbs clock skew.
  */
-export const MAX_CLOCK_SKEW_MS = 60_000;
+const MAX_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * The end of an id's adoption window, counted from `since` (its issue time, or the creation of
+ * its record, which is never earlier), plus the clock skew allowed between nodes: until then a
+ * removal must leave a destroy mark. One rule for every removal (see `StorePersistence.markUntil`). Internal.
+ */
+export function adoptionWindowEnd(since: number, idleTimeoutMs: number): number {
+  return since + idleTimeoutMs + MAX_CLOCK_SKEW_MS;
+}
 
 /**
  * Mints the session ids of one application and recognises them later (Nova keeps the id it

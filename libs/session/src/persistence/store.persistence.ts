@@ -10,7 +10,7 @@ import { withDeadline } from './store-deadline.js';
 import { assertUserIndex } from '../users/user-index.js';
 import { StoreFailureLog } from './store-failure.log.js';
 import { RejectedCookieLog } from './rejected-cookie.log.js';
-import { MAX_CLOCK_SKEW_MS, type SessionIdIssuer } from '../cookie/session-id-issuer.js';
+import { adoptionWindowEnd, type SessionIdIssuer } from '../cookie/session-id-issuer.js';
 
 /** `<id>.<signature>`: what a signed cookie looks like before its signature is checked. */
 const SIGNED_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
@@ -100,10 +100,9 @@ export class StorePersistence implements SessionPersistence {
   async remove(key: string, markUntil?: number): Promise<boolean | void> {
     const store = this.store;
     // A mark only matters where ids are adopted, and only until the id could be adopted no more.
-    const markTtl = markUntil === undefined || store.adopt === undefined ? undefined : markUntil - Date.now();
+    const markTtl = markUntil === undefined || store.adopt === undefined ? 0 : markUntil - Date.now();
     try {
-      if (markTtl === undefined || markTtl <= 0) return await withDeadline(() => store.destroy(key), this.timeoutMs);
-      return await withDeadline(() => store.destroy(key, markTtl), this.timeoutMs);
+      return await withDeadline(() => (markTtl > 0 ? store.destroy(key, markTtl) : store.destroy(key)), this.timeoutMs);
     } catch (error) {
       throw this.unavailable('destroy', error);
     }
@@ -131,7 +130,7 @@ export class StorePersistence implements SessionPersistence {
     if (this.store.adopt === undefined) return undefined;
     const issuedAt = this.ids.issuedAt(id, now) ?? (this.ids.shared || !isWellFormedSessionId(id) ? undefined : now);
     if (issuedAt === undefined) return undefined;
-    const until = issuedAt + this.idleTimeoutMs + MAX_CLOCK_SKEW_MS;
+    const until = adoptionWindowEnd(issuedAt, this.idleTimeoutMs);
     return until > now ? until : undefined;
   }
 

@@ -833,7 +833,8 @@ export class SessionHandle implements Session, PersistedSession {
     this.resetStaged();
     const issuedAt = this.trusted ? undefined : this.persistence.issuedAt(this.currentId, now);
     // Plug's strict rule: never adopt an id the client brought that this application did not
-    // issue (or whose absolute timeout has passed) and the store does not hold.
+    // issue (or whose adoption window, one idle timeout from its issue, has passed) and the
+    // store does not hold.
     if (!this.trusted && issuedAt === undefined) this.mintFresh(now);
     if (set.size === 0 && this.binding === undefined) return;
     if (issuedAt !== undefined && (await this.adoptFirstWrite(set, issuedAt, now))) return;

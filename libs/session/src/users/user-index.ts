@@ -1,4 +1,4 @@
-import { MAX_CLOCK_SKEW_MS } from '../cookie/session-id-issuer.js';
+import { adoptionWindowEnd } from '../cookie/session-id-issuer.js';
 import { withDeadline } from '../persistence/store-deadline.js';
 import { SessionStoreUnavailableException } from '../session.exceptions.js';
 import type { SessionStore, UserSessionRecord } from '../stores/session.store.js';
@@ -107,18 +107,15 @@ export class UserSessionIndex {
   }
 
   /**
-   * Destroys the records in parallel; resolves how many were live. Each key is marked for what
-   * is left of its id's adoption window (one idle timeout, plus the clock skew allowed between
-   * nodes, counted from the record's creation, never before its id's issue), so a late first
-   * write carrying a revoked id cannot adopt it again.
+   * Destroys the records in parallel, through the persistence as a logout would (deadline,
+   * 503, destroy mark); resolves how many were live. Each key is marked for what is left of its
+   * id's adoption window, counted from the record's creation, so a late first write carrying a
+   * revoked id cannot adopt it again.
    */
   private async destroy(records: UserSessionRecord[]): Promise<number> {
-    const windowMs = this.sessions.options.idleTimeoutMs + MAX_CLOCK_SKEW_MS;
+    const { persistence, options } = this.sessions;
     const results = await Promise.all(
-      records.map(({ key, session }) => {
-        const markTtl = session.createdAt + windowMs - Date.now();
-        return this.call(() => (markTtl > 0 ? this.store.destroy(key, markTtl) : this.store.destroy(key)));
-      }),
+      records.map(({ key, session }) => persistence.remove(key, adoptionWindowEnd(session.createdAt, options.idleTimeoutMs))),
     );
     // A store that cannot tell (void) still removed it.
     return results.filter((removed) => removed !== false).length;
